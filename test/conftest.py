@@ -1,0 +1,37 @@
+"""Shared test set-up: quiet, isolated ROS/TF state and the real data in ../shared/data."""
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / 'shared' / 'data'
+EGOHANDS = SHARED_DATA / 'egohands'
+ROBOFLOW = SHARED_DATA / 'hand_gestures_roboflow'
+
+_TMP = Path(tempfile.mkdtemp(prefix='hand_tracker_test_'))
+os.environ.setdefault('ROS_LOG_DIR', str(_TMP / 'ros_log'))
+os.environ.setdefault('KERAS_HOME', str(_TMP / 'keras'))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# One DDS domain per test session so parallel runs on one machine never cross-talk.
+os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 101)))
+
+
+@pytest.fixture(scope='session')
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f'real data not found at {SHARED_DATA} (the shared/ folder beside the repo)')
+    return SHARED_DATA
+
+
+@pytest.fixture(scope='session')
+def egohands_dir(shared_data) -> Path:
+    return EGOHANDS
+
+
+@pytest.fixture(scope='session')
+def roboflow_dir(shared_data) -> Path:
+    return ROBOFLOW
