@@ -2,7 +2,8 @@
 from setuptools import find_packages, setup
 
 setup(
-    name='hand_tracker',
+    # not 'hand_tracker': that distribution name belongs to the generated msg package (colcon)
+    name='hand_tracker_py',
     version='0.1.0',
     description='Hand detection, tracking and gestures for ROS 2, and the training of its detector',
     license='Apache-2.0',
@@ -23,7 +24,7 @@ setup(
             'hand-tracker-train = hand_tracker_training.train:main',
             'hand-tracker-dataset = hand_tracker_training.datasets:main',
             'hand-tracker-eval = hand_tracker_training.evaluate:main',
-            'hand-tracker-export = hand_tracker_training.export:main',
+            'hand-tracker-export = hand_tracker_training.train:export_main',
         ],
     },
 )

@@ -61,9 +61,11 @@ fi
 say "building hand_tracker interfaces (msg/) and share files"
 colcon_build hand_tracker -DHAND_TRACKER_INSTALL_PYTHON=OFF
 
-if [ ! -x "$VENV/bin/hand-tracker" ]; then
+setup_hash=$(sha1sum setup.py | cut -c1-40)
+if [ "$(cat "$VENV/.setup_py.sha1" 2>/dev/null)" != "$setup_hash" ]; then
   say "installing hand_tracker_ros / hand_tracker_training (editable) and the commands"
   "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+  echo "$setup_hash" > "$VENV/.setup_py.sha1"
 fi
 
 "$PY" - <<'PYEOF'

@@ -1,0 +1,116 @@
+"""`camera` node: publishes a webcam, a video file or a folder of images as sensor_msgs/Image.
+
+Frames are read in a thread of their own (a blocking capture never stalls the executor) and
+published as bgr8 (the capture's native order, no conversion) on `image`, stamped with the ROS
+clock at capture time.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import rclpy
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import Image
+
+from .frame_source import FrameSource, Rate, SourceError
+
+
+class CameraNode(Node):
+    def __init__(self, **kwargs):
+        super().__init__('camera', **kwargs)
+        ro = dict(read_only=True)
+        self.declare_parameter('source', '0', ParameterDescriptor(
+            description='camera index ("0"), /dev/videoN, a video file or a folder of images', **ro))
+        self.declare_parameter('width', 640, ParameterDescriptor(
+            description='requested camera width (cameras only)', integer_range=[IntegerRange(
+                from_value=0, to_value=7680, step=1)], **ro))
+        self.declare_parameter('height', 480, ParameterDescriptor(
+            description='requested camera height (cameras only)', integer_range=[IntegerRange(
+                from_value=0, to_value=4320, step=1)], **ro))
+        self.declare_parameter('fps', 30.0, ParameterDescriptor(
+            description='publishing rate in Hz; 0 = as fast as frames come (camera/video native)',
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0)], **ro))
+        self.declare_parameter('loop', False, ParameterDescriptor(
+            description='restart a video file or folder at its end', **ro))
+        self.declare_parameter('frame_id', 'camera', ParameterDescriptor(
+            description='header.frame_id of the published images', **ro))
+        g = lambda n: self.get_parameter(n).value  # noqa: E731
+        self.frame_id = g('frame_id')
+        self.published = 0
+        self.read_errors = 0
+        self.finished = threading.Event()
+        self.pub = self.create_publisher(
+            Image, 'image', QoSProfile(depth=2),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies())
+        try:
+            self.source = FrameSource(g('source'), g('width'), g('height'), g('fps'), g('loop'))
+        except SourceError as exc:
+            self.get_logger().error(str(exc))
+            raise
+        hz = g('fps') if g('fps') > 0 or self.source.kind == 'camera' else self.source.native_fps
+        self._rate_hz = hz
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name='camera', daemon=True)
+        self._thread.start()
+        self.get_logger().info(f'publishing {self.source.kind} {self.source.source!r} on '
+                               f'{self.pub.topic_name} at {hz or "native"} Hz')
+
+    def _loop(self) -> None:
+        rate = Rate(self._rate_hz if self.source.kind != 'camera' else 0)
+        while not self._stop.is_set():
+            try:
+                frame = self.source.read()
+            except SourceError as exc:
+                self.read_errors += 1
+                self.get_logger().error(f'{exc}; retrying [{self.read_errors} read errors]',
+                                        throttle_duration_sec=5.0)
+                time.sleep(1.0)
+                self.source.reopen()
+                continue
+            if frame is None:
+                self.get_logger().info(f'end of {self.source.source} after {self.published} frames')
+                self.finished.set()
+                return
+            msg = Image(height=frame.shape[0], width=frame.shape[1], encoding='bgr8',
+                        is_bigendian=0, step=frame.shape[1] * 3)
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.frame_id = self.frame_id
+            msg.data = frame.tobytes()
+            self.pub.publish(msg)
+            self.published += 1
+            rate.sleep()
+
+    def destroy_node(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        self.source.close()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = CameraNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except SourceError:
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,346 @@
+"""`hand_detector` node: camera images in, hand detections, tracks and gestures out.
+
+Thin wiring around the rclpy-free modules: image_conversion -> backends -> tracking ->
+gestures -> annotate, run by a :class:`~hand_tracker_ros.pipeline.FramePipeline` so that
+inference never runs in the subscription callback and the newest frame wins.
+
+Topics (relative names, so namespaces and remapping work):
+  sub  image                sensor_msgs/Image             (use_compressed: false)
+  sub  image/compressed     sensor_msgs/CompressedImage   (use_compressed: true)
+  pub  detections           vision_msgs/Detection2DArray  one per processed image, stamp order
+  pub  detections/image     sensor_msgs/Image             annotated, only while subscribed
+  pub  hands                hand_tracker/TrackedHandArray (track: true)
+  pub  gestures             hand_tracker/GestureEvent     (track: true)
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+import threading
+import time
+from typing import Any, Optional
+
+import rclpy
+from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
+                                SetParametersResult)
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CompressedImage, Image
+from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+
+from hand_tracker.msg import GestureEvent as GestureEventMsg
+from hand_tracker.msg import TrackedHand, TrackedHandArray
+
+from . import image_conversion as ic
+from .annotate import draw_annotations
+from .backends import Detector, ModelLoadError, load_detector
+from .detections import Detections
+from .gestures import GestureParams, GestureRecognizer
+from .pipeline import FramePipeline
+from .resources import default_model_path
+from .tracking import HandTracker, TrackerParams
+
+_SIDES = {'': TrackedHand.SIDE_UNKNOWN, 'own_left': TrackedHand.SIDE_OWN_LEFT,
+          'own_right': TrackedHand.SIDE_OWN_RIGHT, 'other_left': TrackedHand.SIDE_OTHER_LEFT,
+          'other_right': TrackedHand.SIDE_OTHER_RIGHT}
+_STATES = {'tentative': TrackedHand.STATE_TENTATIVE, 'confirmed': TrackedHand.STATE_CONFIRMED,
+           'lost': TrackedHand.STATE_LOST}
+
+
+def _float_range(lo: float, hi: float) -> list:
+    return [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
+
+
+def _int_range(lo: int, hi: int) -> list:
+    return [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+
+
+def stamp_to_sec(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def sec_to_stamp(t: float):
+    from builtin_interfaces.msg import Time
+    sec = int(t // 1)
+    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
+
+
+@dataclasses.dataclass
+class _Frame:
+    msg: Any
+    compressed: bool
+
+
+class HandDetectorNode(Node):
+    """Runs the hand detector (and tracker) on every newest camera frame."""
+
+    def __init__(self, **kwargs):
+        super().__init__('hand_detector', **kwargs)
+        self._declare_parameters()
+        self.drop_reasons: collections.Counter = collections.Counter()
+        self._detector: Optional[Detector] = None
+        self._last_model_error = ''
+        self._detector_lock = threading.Lock()
+        self._load_model(self.get_parameter('model_path').value, at_startup=True)
+
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+        self._tracking = bool(p('track'))
+        self._tracker = HandTracker(self._group_params(TrackerParams, 'tracker'))
+        self._gestures = GestureRecognizer(self._group_params(GestureParams, 'gestures'))
+        self._last_gestures: dict[int, Any] = {}
+
+        out_qos = QoSProfile(depth=10)
+        self.pub_detections = self.create_publisher(Detection2DArray, 'detections', out_qos)
+        self.pub_annotated = self.create_publisher(Image, 'detections/image', QoSProfile(depth=2))
+        if self._tracking:
+            self.pub_hands = self.create_publisher(TrackedHandArray, 'hands', out_qos)
+            self.pub_gestures = self.create_publisher(GestureEventMsg, 'gestures', out_qos)
+
+        self.pipeline = FramePipeline(self._process, self._finish,
+                                      workers=p('num_workers'), queue_size=p('queue_size'),
+                                      on_drop=lambda f: self._count_drop('stale'),
+                                      on_error=self._on_error, name='hand_detector')
+        # Sensor-data QoS (best effort, shallow) for the camera; overridable with the standard
+        # qos_overrides.<topic>.subscription.* parameters.
+        qos_overrides = QoSOverridingOptions.with_default_policies()
+        if p('use_compressed'):
+            self.sub = self.create_subscription(
+                CompressedImage, 'image/compressed', self._on_compressed,
+                qos_profile_sensor_data, qos_overriding_options=qos_overrides)
+        else:
+            self.sub = self.create_subscription(
+                Image, 'image', self._on_image, qos_profile_sensor_data,
+                qos_overriding_options=qos_overrides)
+        self._last_input = time.monotonic()
+        self._warned_silent = False
+        self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(
+            f'listening on {self.sub.topic_name} ({"CompressedImage" if p("use_compressed") else "Image"}), '
+            f'model {self._detector.model_path if self._detector else "NONE"}, '
+            f'{p("num_workers")} worker(s), tracking {"on" if self._tracking else "off"}')
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> None:
+        def declare(name, value, description, read_only=False, **ranges):
+            self.declare_parameter(name, value, ParameterDescriptor(
+                description=description, read_only=read_only, **ranges))
+
+        declare('model_path', '', 'TFLite (.tflite) or TF OD API frozen graph (.pb); empty = the '
+                'shipped model. Setting it at run time loads the new model (rejected if invalid)')
+        declare('label_map_path', '', 'label_map.pbtxt; empty = the one beside the model')
+        declare('score_threshold', 0.5, 'minimum detection score', floating_point_range=_float_range(0.0, 1.0))
+        declare('max_detections', 10, 'maximum hands per image', integer_range=_int_range(1, 100))
+        declare('num_workers', 1, 'inference threads (frames processed in parallel)',
+                read_only=True, integer_range=_int_range(1, 8))
+        declare('num_threads', 2, 'CPU threads per inference (TFLite/TF intra-op)',
+                read_only=True, integer_range=_int_range(1, 64))
+        declare('queue_size', 1, 'frames waiting for a worker; older ones are dropped (counted)',
+                read_only=True, integer_range=_int_range(1, 30))
+        declare('use_compressed', False, 'subscribe image/compressed (CompressedImage) instead of image',
+                read_only=True)
+        declare('track', True, 'run the tracker and gesture recognizer, publish hands and gestures',
+                read_only=True)
+        declare('stats_period', 5.0, 'seconds between statistics log lines', read_only=True,
+                floating_point_range=_float_range(0.1, 3600.0))
+        declare('input_timeout', 3.0, 'warn when no image arrived for this many seconds',
+                floating_point_range=_float_range(0.1, 3600.0))
+        for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams)):
+            for f in dataclasses.fields(cls):
+                default = f.default
+                meta = f.metadata or {}
+                ranges = {}
+                if 'range' in meta:
+                    lo, hi = meta['range']
+                    if isinstance(default, bool):
+                        pass
+                    elif isinstance(default, int):
+                        ranges['integer_range'] = _int_range(lo, hi)
+                    else:
+                        ranges['floating_point_range'] = _float_range(lo, hi)
+                declare(f'{group}.{f.name}', default, meta.get('description', f'{group} {f.name}'),
+                        **ranges)
+
+    def _group_params(self, cls, group: str, overrides: Optional[dict] = None):
+        values = {f.name: self.get_parameter(f'{group}.{f.name}').value
+                  for f in dataclasses.fields(cls)}
+        values.update(overrides or {})
+        return cls(**values)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        try:
+            for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams)):
+                sub = {k.split('.', 1)[1]: v for k, v in changes.items() if k.startswith(group + '.')}
+                if sub:
+                    new = self._group_params(cls, group, sub)  # validates (raises ValueError)
+                    target = self._tracker if group == 'tracker' else self._gestures
+                    target.params = new
+            if 'model_path' in changes:
+                if not self._load_model(changes['model_path'], at_startup=False):
+                    return SetParametersResult(successful=False,
+                                               reason=f'cannot load model {changes["model_path"]!r}: '
+                                                      f'{self._last_model_error}')
+        except (ValueError, TypeError) as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    def _load_model(self, path: str, at_startup: bool) -> bool:
+        path = path or str(default_model_path())
+        try:
+            detector = load_detector(path, self.get_parameter('label_map_path').value or None,
+                                     num_threads=self.get_parameter('num_threads').value)
+        except ModelLoadError as exc:
+            self._last_model_error = str(exc)
+            self.get_logger().error(
+                f'{exc}. The node keeps running without a model; frames are dropped and counted '
+                f'until a valid model is set: ros2 param set {self.get_fully_qualified_name()} '
+                f'model_path /path/to/model.tflite' if at_startup else str(exc))
+            return False
+        with self._detector_lock:
+            self._detector = detector
+        self.get_logger().info(f'loaded {detector.name} model {path} (labels {detector.labels})')
+        return True
+
+    # ------------------------------------------------------------------ input
+    def _on_image(self, msg: Image) -> None:
+        self._last_input = time.monotonic()
+        self.pipeline.submit(_Frame(msg, False))
+
+    def _on_compressed(self, msg: CompressedImage) -> None:
+        self._last_input = time.monotonic()
+        self.pipeline.submit(_Frame(msg, True))
+
+    def _count_drop(self, reason: str) -> None:
+        self.drop_reasons[reason] += 1
+
+    def _on_error(self, frame: _Frame, exc: BaseException) -> None:
+        reason = type(exc).__name__
+        self.drop_reasons[reason] += 1
+        h = frame.msg.header
+        self.get_logger().error(
+            f'dropped image (stamp {h.stamp.sec}.{h.stamp.nanosec:09d}, frame_id {h.frame_id!r}): '
+            f'{exc} [{reason} x{self.drop_reasons[reason]}]', throttle_duration_sec=2.0)
+
+    # ------------------------------------------------------------------ worker side
+    def _process(self, frame: _Frame):
+        m = frame.msg
+        if frame.compressed:
+            rgb = ic.compressed_to_rgb(m.format, m.data)
+        else:
+            rgb = ic.image_to_rgb(m.encoding, m.height, m.width, m.step, m.is_bigendian, m.data)
+        with self._detector_lock:
+            detector = self._detector
+        if detector is None:
+            raise ModelLoadError(f'no model loaded ({self._last_model_error})')
+        dets = detector.detect(rgb, min_score=self.get_parameter('score_threshold').value)
+        n = self.get_parameter('max_detections').value
+        if len(dets) > n:
+            dets = Detections(dets.boxes[:n], dets.scores[:n], dets.classes[:n])
+        return rgb, dets, detector.labels
+
+    # ------------------------------------------------------------------ ordered output
+    def _finish(self, frame: _Frame, result) -> None:
+        rgb, dets, labels = result
+        header = frame.msg.header
+        h, w = rgb.shape[:2]
+        tracks, events = [], []
+        det_ids = [''] * len(dets)
+        if self._tracking:
+            stamp = stamp_to_sec(header.stamp)
+            tracks = self._tracker.update(dets, stamp)
+            events = self._gestures.update(tracks, stamp, (w, h))
+            for t in tracks:
+                if t.det_index is not None and 0 <= t.det_index < len(dets):
+                    det_ids[t.det_index] = str(t.id)
+        out = Detection2DArray(header=header)
+        for i in range(len(dets)):
+            x0, y0, x1, y1 = (float(v) for v in dets.boxes[i])
+            d = Detection2D(header=header, id=det_ids[i])
+            d.bbox.center.position.x = (x0 + x1) / 2.0
+            d.bbox.center.position.y = (y0 + y1) / 2.0
+            d.bbox.size_x = x1 - x0
+            d.bbox.size_y = y1 - y0
+            hyp = ObjectHypothesisWithPose()
+            hyp.hypothesis.class_id = labels.get(int(dets.classes[i]), str(int(dets.classes[i])))
+            hyp.hypothesis.score = float(dets.scores[i])
+            d.results.append(hyp)
+            out.detections.append(d)
+        self.pub_detections.publish(out)
+        if self._tracking:
+            self.pub_hands.publish(self._hands_msg(header, tracks, w, h))
+            for ev in events:
+                self.pub_gestures.publish(GestureEventMsg(
+                    header=header, hand_id=int(ev.hand_id), gesture=int(ev.gesture), name=ev.name,
+                    confidence=float(ev.confidence), start=sec_to_stamp(ev.start),
+                    end=sec_to_stamp(ev.end)))
+                self.get_logger().info(f'gesture {ev.name} by hand {ev.hand_id}')
+        if self.pub_annotated.get_subscription_count() > 0:
+            vis = draw_annotations(rgb, detections=dets, tracks=tracks if self._tracking else None,
+                                   gestures=events, labels=labels)
+            fields = ic.rgb_to_image_fields(vis, 'rgb8')
+            img = Image(header=header, height=fields['height'], width=fields['width'],
+                        encoding=fields['encoding'], is_bigendian=fields['is_bigendian'],
+                        step=fields['step'])
+            img.data = fields['data']
+            self.pub_annotated.publish(img)
+
+    @staticmethod
+    def _hands_msg(header, tracks, w: int, h: int) -> TrackedHandArray:
+        msg = TrackedHandArray(header=header, image_width=w, image_height=h)
+        for t in tracks:
+            x0, y0, x1, y1 = (float(v) for v in t.box)
+            th = TrackedHand(id=int(t.id), score=float(t.score), velocity_x=float(t.velocity[0]),
+                             velocity_y=float(t.velocity[1]), age=float(t.age), hits=int(t.hits),
+                             state=_STATES.get(str(getattr(t.state, 'name', t.state)).lower(),
+                                               TrackedHand.STATE_TENTATIVE),
+                             side=_SIDES.get(t.side or '', TrackedHand.SIDE_UNKNOWN))
+            th.bbox.center.position.x = (x0 + x1) / 2.0
+            th.bbox.center.position.y = (y0 + y1) / 2.0
+            th.bbox.size_x = x1 - x0
+            th.bbox.size_y = y1 - y0
+            msg.hands.append(th)
+        return msg
+
+    # ------------------------------------------------------------------ statistics
+    def _log_stats(self) -> None:
+        silent = time.monotonic() - self._last_input
+        timeout = self.get_parameter('input_timeout').value
+        if silent > timeout:
+            if not self._warned_silent:
+                self.get_logger().warning(
+                    f'no image on {self.sub.topic_name} for {silent:.1f} s: is the camera '
+                    f'running and publishing there (ros2 topic hz {self.sub.topic_name})?')
+                self._warned_silent = True
+            return
+        self._warned_silent = False
+        drops = ', '.join(f'{k} {v}' for k, v in sorted(self.drop_reasons.items())) or 'none'
+        self.get_logger().info(f'{self.pipeline.stats.summary()}; drops by reason: {drops}')
+
+    def destroy_node(self) -> None:
+        self.pipeline.close()
+        super().destroy_node()
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HandDetectorNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

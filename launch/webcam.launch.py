@@ -1,0 +1,45 @@
+"""Webcam -> hand_detector (detections, tracks, gestures) [-> rviz2].
+
+  ros2 launch hand_tracker webcam.launch.py [device:=0] [model:=/path/model.tflite]
+      [namespace:=left_cam] [rviz:=true] [params_file:=/path/hand_tracker.yaml]
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch_ros.actions import Node, PushRosNamespace
+
+
+def generate_launch_description():
+    share = get_package_share_directory('hand_tracker')
+    args = [
+        DeclareLaunchArgument('device', default_value='0',
+                              description='camera index, /dev/videoN, a video file or an image folder'),
+        DeclareLaunchArgument('model', default_value='',
+                              description='model file (.tflite or OD API frozen .pb); empty = shipped model'),
+        DeclareLaunchArgument('namespace', default_value='', description='namespace of all nodes and topics'),
+        DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
+        DeclareLaunchArgument('loop', default_value='false', description='loop a video file or folder'),
+        DeclareLaunchArgument('params_file', default_value=os.path.join(share, 'config', 'hand_tracker.yaml'),
+                              description='parameters of camera and hand_detector'),
+    ]
+    params = LaunchConfiguration('params_file')
+    nodes = GroupAction([
+        PushRosNamespace(LaunchConfiguration('namespace')),
+        Node(package='hand_tracker', executable='camera', name='camera', output='screen',
+             parameters=[params, {'source': LaunchConfiguration('device'),
+                                  'loop': LaunchConfiguration('loop')}]),
+        Node(package='hand_tracker', executable='hand_detector', name='hand_detector',
+             output='screen',
+             parameters=[params, {'model_path': LaunchConfiguration('model')}]),
+        Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
+             arguments=['-d', os.path.join(share, 'rviz', 'hand_tracker.rviz')],
+             condition=IfCondition(LaunchConfiguration('rviz'))),
+    ])
+    # Images need a large shared-memory segment with Fast DDS; keep the user's own profile if set.
+    shm = SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
+        'FASTDDS_DEFAULT_PROFILES_FILE', default_value=os.path.join(share, 'config', 'fastdds_shm.xml')))
+    return LaunchDescription(args + [shm, nodes])
