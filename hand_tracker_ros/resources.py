@@ -1,6 +1,7 @@
 """Where the package's installed files are: share dir (colcon) or the source tree (pip -e)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 PACKAGE = 'hand_tracker'
@@ -10,14 +11,14 @@ _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 def share_dir() -> Path:
     """The package's share directory, or the source tree when it is not installed by colcon."""
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
-        try:
-            return Path(get_package_share_directory(PACKAGE))
-        except PackageNotFoundError:
-            pass
-    except ImportError:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
         pass
+    # colcon installed into this very venv (the pip route) without AMENT_PREFIX_PATH set
+    marker = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / PACKAGE
+    if marker.is_file():
+        return Path(sys.prefix) / 'share' / PACKAGE
     return _SOURCE_ROOT
 
 

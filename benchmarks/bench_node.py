@@ -1,0 +1,209 @@
+"""End-to-end speed of the hand_detector node against the naive webcam-script design.
+
+  .venv/bin/python benchmarks/bench_node.py [--duration 10] [--rates 30 60]
+      [--model-dir models/] [--backends tflite frozen_graph] [--workers 1]
+
+For every backend and input rate, a separate process (benchmarks/image_publisher.py) streams
+640x480 rgb8 EgoHands frames over DDS into the node under test, which runs in this process on a
+MultiThreadedExecutor; a subscriber here records every `detections` message. Reported: input
+rate, output rate, frames without output (dropped), image-to-detection latency (now -
+header.stamp) median and p95, and the tracker's share of the per-frame time.
+
+The baseline, run in the same invocation, is the design of the original webcam scripts: image
+conversion and inference (one TF session on the frozen graph) inside the subscription callback,
+a single-threaded executor, a reliable queue of 10.
+
+The model is an SSD MobileNet v2 of the real architecture; by default the shipped one in
+models/ (--model-dir), or random weights with --random-weights.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_shm.xml'))
+    return env
+
+
+def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: bool) -> dict:
+    """Start the node (in-process) and the publisher (subprocess); collect latencies."""
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+    from rclpy.qos import QoSProfile
+    from vision_msgs.msg import Detection2DArray
+
+    node, executor_kind = make_node()
+    sink = rclpy.create_node('bench_sink')
+    lat, stamps = [], []
+    lock = threading.Lock()
+
+    def on_dets(msg):
+        now = sink.get_clock().now().nanoseconds
+        t = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        with lock:
+            lat.append((now - t) / 1e6)
+            stamps.append(t)
+
+    sink.create_subscription(Detection2DArray, 'detections', on_dets, QoSProfile(depth=100))
+    executor = MultiThreadedExecutor(num_threads=4) if executor_kind == 'multi' \
+        else SingleThreadedExecutor()
+    executor.add_node(node)
+    sink_exec = SingleThreadedExecutor()
+    sink_exec.add_node(sink)
+    threads = [threading.Thread(target=executor.spin, daemon=True),
+               threading.Thread(target=sink_exec.spin, daemon=True)]
+    for t in threads:
+        t.start()
+    cmd = [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', str(rate),
+           '--duration', str(duration)] + (['--reliable'] if reliable_pub else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=duration + 60)
+    published = int(out.stdout.strip().split()[-1]) if out.returncode == 0 else 0
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+    time.sleep(2.0)  # let the tail drain
+    executor.shutdown(timeout_sec=2.0)
+    sink_exec.shutdown(timeout_sec=2.0)
+    node.destroy_node()
+    sink.destroy_node()
+    with lock:
+        lat_a = np.array(lat)
+        ordered = bool(np.all(np.diff(stamps) > 0)) if len(stamps) > 1 else True
+    res = dict(case=name, rate_in=rate, published=published, outputs=len(lat_a),
+               rate_out=len(lat_a) / duration,
+               dropped=published - len(lat_a),
+               lat_median=float(np.median(lat_a)) if len(lat_a) else float('nan'),
+               lat_p95=float(np.percentile(lat_a, 95)) if len(lat_a) else float('nan'),
+               lat_max=float(lat_a.max()) if len(lat_a) else float('nan'),
+               in_stamp_order=ordered)
+    tracker_ms = getattr(node, 'bench_tracker_ms', None)
+    if tracker_ms:
+        res['tracker_ms_median'] = float(np.median(tracker_ms))
+    return res
+
+
+def make_naive_node(model_path: str):
+    """The original webcam scripts' design: everything in the callback, one TF session."""
+    import rclpy
+    from rclpy.qos import QoSProfile
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2D, Detection2DArray
+
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_ros.image_conversion import image_to_rgb
+
+    detector = load_detector(model_path, num_threads=2)
+    node = rclpy.create_node('naive_hand_detector')
+    pub = node.create_publisher(Detection2DArray, 'detections', 10)
+
+    def cb(msg):
+        rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+        dets = detector.detect(rgb, min_score=0.5)
+        out = Detection2DArray(header=msg.header)
+        for b in dets.boxes:
+            d = Detection2D(header=msg.header)
+            d.bbox.center.position.x = float(b[0] + b[2]) / 2
+            d.bbox.center.position.y = float(b[1] + b[3]) / 2
+            d.bbox.size_x, d.bbox.size_y = float(b[2] - b[0]), float(b[3] - b[1])
+            out.detections.append(d)
+        pub.publish(out)
+
+    node.create_subscription(Image, 'image', cb, QoSProfile(depth=10))
+    return node, 'single'
+
+
+def make_hand_detector(model_path: str, workers: int, threads: int):
+    from rclpy.parameter import Parameter
+
+    from hand_tracker_ros.detector_node import HandDetectorNode
+    node = HandDetectorNode(parameter_overrides=[
+        Parameter('model_path', value=model_path), Parameter('num_workers', value=workers),
+        Parameter('num_threads', value=threads), Parameter('stats_period', value=3600.0)])
+    # time the tracker + gestures inside the node's ordered stage
+    node.bench_tracker_ms = []
+    tracker_update, gestures_update = node._tracker.update, node._gestures.update
+
+    def timed_tracker(*a, **k):
+        t0 = time.perf_counter()
+        r = tracker_update(*a, **k)
+        node.bench_tracker_ms.append((time.perf_counter() - t0) * 1e3)
+        return r
+    node._tracker.update = timed_tracker
+    return node, 'multi'
+
+
+def random_weight_models(out_dir: Path) -> Path:
+    from hand_tracker_training.train import export_random_ssd
+    export_random_ssd(out_dir)
+    return out_dir
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--duration', type=float, default=10.0)
+    ap.add_argument('--rates', type=float, nargs='+', default=[30.0, 60.0])
+    ap.add_argument('--model-dir', type=Path, default=REPO / 'models')
+    ap.add_argument('--random-weights', action='store_true',
+                    help='export a random-weight SSD MobileNet v2 300x300 instead of models/')
+    ap.add_argument('--backends', nargs='+', default=['tflite', 'tflite_int8', 'frozen_graph'])
+    ap.add_argument('--workers', type=int, default=1)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--no-baseline', action='store_true')
+    a = ap.parse_args()
+    os.environ.update({k: v for k, v in _env().items() if k == 'FASTDDS_DEFAULT_PROFILES_FILE'})
+    os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='bench_roslog_'))
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    model_dir = random_weight_models(Path(tempfile.mkdtemp())) if a.random_weights else a.model_dir
+    files = {'tflite': model_dir / 'model.tflite', 'tflite_int8': model_dir / 'model_int8.tflite',
+             'frozen_graph': model_dir / 'frozen_inference_graph.pb'}
+    import rclpy
+    rclpy.init()
+    rows = []
+    try:
+        for rate in a.rates:
+            if not a.no_baseline:
+                rows.append(run_case('naive baseline (frozen graph in callback)',
+                                     lambda: make_naive_node(str(files['frozen_graph'])),
+                                     rate, a.duration, reliable_pub=True))
+                print(rows[-1], flush=True)
+            for b in a.backends:
+                rows.append(run_case(f'hand_detector {b} ({a.workers} worker)',
+                                     lambda b=b: make_hand_detector(str(files[b]), a.workers, a.threads),
+                                     rate, a.duration, reliable_pub=False))
+                print(rows[-1], flush=True)
+    finally:
+        rclpy.try_shutdown()
+    print()
+    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8; machine: {os.cpu_count()} cores')
+    hdr = f'| {"case":45s} | in Hz | out Hz | published | outputs | dropped | latency median ms | p95 ms | tracker ms |'
+    print(hdr)
+    print('|' + '|'.join('-' * (len(c)) for c in hdr.split('|')[1:-1]) + '|')
+    for r in rows:
+        print(f'| {r["case"]:45s} | {r["rate_in"]:5.0f} | {r["rate_out"]:6.1f} | {r["published"]:9d} | '
+              f'{r["outputs"]:7d} | {r["dropped"]:7d} | {r["lat_median"]:17.1f} | {r["lat_p95"]:6.1f} | '
+              f'{r.get("tracker_ms_median", float("nan")):10.3f} |')
+    for rate in a.rates:
+        base = [r for r in rows if r['rate_in'] == rate and r['case'].startswith('naive')]
+        if base:
+            for r in rows:
+                if r['rate_in'] == rate and r is not base[0]:
+                    print(f'{rate:.0f} Hz {r["case"]}: output rate x{r["rate_out"] / max(base[0]["rate_out"], 1e-9):.2f}, '
+                          f'p95 latency x{r["lat_p95"] / base[0]["lat_p95"]:.3f} of the baseline')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
+
+  python benchmarks/image_publisher.py --rate 30 --duration 10 [--topic image] [--reliable]
+
+Frames are EgoHands images from ../shared/data (resized to 640x480), cycled; each stamp is the
+ROS clock at publish time, so a subscriber on this machine measures image-to-output latency as
+now - header.stamp. Prints `published N` at the end.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_frames(n: int, width: int, height: int) -> list[bytes]:
+    folder = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
+    files = sorted(folder.glob('*.jpg'))[:n]
+    if not files:
+        sys.exit(f'no frames in {folder}')
+    out = []
+    for f in files:
+        bgr = cv2.resize(cv2.imread(str(f)), (width, height), interpolation=cv2.INTER_AREA)
+        out.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).tobytes())
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--rate', type=float, default=30.0)
+    ap.add_argument('--duration', type=float, default=10.0)
+    ap.add_argument('--topic', default='image')
+    ap.add_argument('--width', type=int, default=640)
+    ap.add_argument('--height', type=int, default=480)
+    ap.add_argument('--reliable', action='store_true', help='reliable QoS (default best effort)')
+    ap.add_argument('--wait-subscriber', type=float, default=10.0)
+    a = ap.parse_args()
+    import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    frames = load_frames(20, a.width, a.height)
+    rclpy.init()
+    node = rclpy.create_node('bench_image_publisher')
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if a.reliable
+                     else ReliabilityPolicy.BEST_EFFORT)
+    pub = node.create_publisher(Image, a.topic, qos)
+    t_end = time.monotonic() + a.wait_subscriber
+    while pub.get_subscription_count() == 0 and time.monotonic() < t_end:
+        time.sleep(0.01)
+    time.sleep(0.5)  # let discovery settle on both sides
+    period = 1.0 / a.rate
+    n = 0
+    t0 = time.monotonic()
+    next_t = t0
+    while time.monotonic() - t0 < a.duration:
+        msg = Image(height=a.height, width=a.width, encoding='rgb8', is_bigendian=0, step=a.width * 3)
+        msg.header.frame_id = 'bench_camera'
+        msg.data = frames[n % len(frames)]
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+        n += 1
+        next_t += period
+        time.sleep(max(0.0, next_t - time.monotonic()))
+    print(f'published {n}', flush=True)
+    time.sleep(0.5)
+    node.destroy_node()
+    rclpy.shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
