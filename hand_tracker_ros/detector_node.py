@@ -35,7 +35,7 @@ from hand_tracker.msg import GestureEvent as GestureEventMsg
 from hand_tracker.msg import TrackedHand, TrackedHandArray
 
 from . import image_conversion as ic
-from .annotate import draw_annotations
+from .annotate import RecentGestures, draw_annotations
 from .backends import Detector, ModelLoadError, load_detector
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
@@ -90,7 +90,7 @@ class HandDetectorNode(Node):
         self._tracking = bool(p('track'))
         self._tracker = HandTracker(self._group_params(TrackerParams, 'tracker'))
         self._gestures = GestureRecognizer(self._group_params(GestureParams, 'gestures'))
-        self._last_gestures: dict[int, Any] = {}
+        self._recent_gestures = RecentGestures(keep_s=1.0)
 
         out_qos = QoSProfile(depth=10)
         self.pub_detections = self.create_publisher(Detection2DArray, 'detections', out_qos)
@@ -247,12 +247,13 @@ class HandDetectorNode(Node):
         rgb, dets, labels = result
         header = frame.msg.header
         h, w = rgb.shape[:2]
-        tracks, events = [], []
+        tracks, events, shown = [], [], []
         det_ids = [''] * len(dets)
         if self._tracking:
             stamp = stamp_to_sec(header.stamp)
             tracks = self._tracker.update(dets, stamp)
             events = self._gestures.update(tracks, stamp, (w, h))
+            shown = self._recent_gestures.update(events, stamp)
             for t in tracks:
                 if t.det_index is not None and 0 <= t.det_index < len(dets):
                     det_ids[t.det_index] = str(t.id)
@@ -279,8 +280,11 @@ class HandDetectorNode(Node):
                     end=sec_to_stamp(ev.end)))
                 self.get_logger().info(f'gesture {ev.name} by hand {ev.hand_id}')
         if self.pub_annotated.get_subscription_count() > 0:
-            vis = draw_annotations(rgb, detections=dets, tracks=tracks if self._tracking else None,
-                                   gestures=events, labels=labels)
+            vis = draw_annotations(rgb, detections=dets,
+                                   tracks=tracks if self._tracking else None,
+                                   gestures=shown if self._tracking else None, labels=labels,
+                                   status=f'{self.pipeline.stats.outputs.rate():.1f} fps, '
+                                          f'{len(dets)} hands')
             fields = ic.rgb_to_image_fields(vis, 'rgb8')
             img = Image(header=header, height=fields['height'], width=fields['width'],
                         encoding=fields['encoding'], is_bigendian=fields['is_bigendian'],

@@ -1,0 +1,136 @@
+"""Drawing of detections, tracks and gestures on an RGB image (OpenCV), for the annotated topic.
+
+:func:`draw_annotations` never modifies its input; it returns a new uint8 RGB image. Colours are
+stable per track id. Gesture names stay on screen while the caller passes them in: use
+:class:`RecentGestures` to keep each hand's last gesture for about a second.
+"""
+from __future__ import annotations
+
+import colorsys
+from typing import Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .detections import Detections
+from .gestures import GestureEvent
+from .tracking import Track, TrackState
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_DETECTION_COLOUR = (235, 235, 235)
+_TEXT_DARK = (0, 0, 0)
+_TEXT_LIGHT = (255, 255, 255)
+_STATUS_BACKGROUND = (30, 30, 30)
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    """A bright RGB colour for a track id: the same for the same id, neighbouring ids far apart
+    in hue (golden-ratio steps)."""
+    hue = (int(track_id) * 0.6180339887498949) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))
+
+
+class RecentGestures:
+    """The last gesture of each hand, for `keep_s` seconds of image time (to draw it a while).
+
+    Feed every frame's events; pass the result to :func:`draw_annotations` as ``gestures``.
+    """
+
+    def __init__(self, keep_s: float = 1.0) -> None:
+        self.keep_s = keep_s
+        self._last: dict[int, GestureEvent] = {}
+
+    def update(self, events: Sequence[GestureEvent], stamp: float) -> list[GestureEvent]:
+        """Add this frame's `events`; return the gestures to show at `stamp`, by hand id.
+
+        A stamp older than the shown events (a looping bag) clears them.
+        """
+        for ev in events:
+            self._last[ev.hand_id] = ev
+        self._last = {i: ev for i, ev in self._last.items() if 0.0 <= stamp - ev.end <= self.keep_s}
+        return [self._last[i] for i in sorted(self._last)]
+
+
+def _label(img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int],
+           font_scale: float, thickness: int) -> None:
+    """Text on a filled box of `colour` whose bottom-left corner is (x, y), kept inside the image
+    (moved below y if it would leave the top)."""
+    (tw, th), baseline = cv2.getTextSize(text, _FONT, font_scale, thickness)
+    pad = max(1, thickness)
+    h, w = img.shape[:2]
+    x = int(np.clip(x, 0, max(w - tw - 2 * pad, 0)))
+    if y - th - baseline - 2 * pad < 0:
+        y = th + baseline + 2 * pad
+    y = int(min(y, h - 1))
+    cv2.rectangle(img, (x, y - th - baseline - 2 * pad), (x + tw + 2 * pad, y), colour, cv2.FILLED)
+    text_colour = _TEXT_DARK if sum(colour) > 3 * 110 else _TEXT_LIGHT
+    cv2.putText(img, text, (x + pad, y - baseline - pad), _FONT, font_scale, text_colour,
+                thickness, cv2.LINE_AA)
+
+
+def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
+                     tracks: Optional[Sequence[Track]] = None,
+                     gestures: Optional[Sequence[GestureEvent]] = None,
+                     labels: Optional[Mapping[int, str]] = None, status: str = '') -> np.ndarray:
+    """A copy of `rgb` (H, W, 3) uint8 with the results drawn on it.
+
+    detections: thin light boxes; with their class name (from `labels`, {class id: name}) and
+                score when no `tracks` are given.
+    tracks:     boxes in the track's colour (thick when confirmed, thin when tentative or lost),
+                a label "#id score [side]" ("lost" for a lost track) and the trail of the track's
+                recent centres.
+    gestures:   each event's name under its hand's box (or at the top left if that hand has no
+                track here); pass :meth:`RecentGestures.update` output to keep them ~1 s.
+    status:     a line of text at the top left (e.g. "12.5 fps, 2 hands"); '' for none.
+    Raises ValueError if `rgb` is not an (H, W, 3) uint8 array.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f'draw_annotations: expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
+    img = np.array(rgb, copy=True, order='C')
+    scale = max(min(img.shape[:2]) / 480.0, 0.5)
+    thick = max(1, int(round(2 * scale)))
+    font_scale = 0.45 * scale
+    font_thick = max(1, int(round(scale)))
+    labels = labels or {}
+
+    if detections is not None:
+        for i in range(len(detections)):
+            x0, y0, x1, y1 = (int(round(float(v))) for v in detections.boxes[i])
+            cv2.rectangle(img, (x0, y0), (x1, y1), _DETECTION_COLOUR, 1, cv2.LINE_AA)
+            if tracks is None:
+                cls = int(detections.classes[i])
+                _label(img, f'{labels.get(cls, str(cls))} {float(detections.scores[i]):.2f}',
+                       x0, y0, _DETECTION_COLOUR, font_scale, font_thick)
+
+    boxes_by_id = {}
+    for t in tracks or ():
+        colour = track_colour(t.id)
+        x0, y0, x1, y1 = (int(round(float(v))) for v in t.box)
+        boxes_by_id[t.id] = (x0, y0, x1, y1)
+        if len(t.history) >= 2:
+            pts = np.round(np.asarray(t.history)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(img, [pts], False, colour, max(1, thick // 2), cv2.LINE_AA)
+        confirmed = t.state == TrackState.CONFIRMED
+        cv2.rectangle(img, (x0, y0), (x1, y1), colour, thick if confirmed else 1, cv2.LINE_AA)
+        text = f'#{t.id} {t.score:.2f}' + (f' {t.side}' if t.side else '')
+        if t.state == TrackState.LOST:
+            text += ' lost'
+        _label(img, text, x0, y0, colour, font_scale, font_thick)
+
+    line_h = cv2.getTextSize('Ag', _FONT, font_scale, font_thick)[0][1] + 4 * font_thick + 4
+    y_text = line_h
+    if status:
+        _label(img, status, 0, y_text, _STATUS_BACKGROUND, font_scale, font_thick)
+        y_text += line_h
+    for ev in gestures or ():
+        text = f'{ev.name} ({ev.confidence:.2f})'
+        if ev.hand_id in boxes_by_id:
+            x0, _, _, y1 = boxes_by_id[ev.hand_id]
+            _label(img, text, x0, y1 + line_h, track_colour(ev.hand_id), font_scale, font_thick)
+        else:
+            _label(img, f'#{ev.hand_id} {text}', 0, y_text, track_colour(ev.hand_id),
+                   font_scale, font_thick)
+            y_text += line_h
+    return img
