@@ -81,6 +81,7 @@ class HandDetectorNode(Node):
         super().__init__('hand_detector', **kwargs)
         self._declare_parameters()
         self.drop_reasons: collections.Counter = collections.Counter()
+        self._error_log_times: dict[str, float] = {}
         self._detector: Optional[Detector] = None
         self._last_model_error = ''
         self._detector_lock = threading.Lock()
@@ -220,10 +221,19 @@ class HandDetectorNode(Node):
     def _on_error(self, frame: _Frame, exc: BaseException) -> None:
         reason = type(exc).__name__
         self.drop_reasons[reason] += 1
+        # rate-limited per distinct message: a camera sending the same bad frame 30 times a
+        # second gives one line every few seconds, a different problem gets its own line
+        now = time.monotonic()
+        text = str(exc)
+        if now - self._error_log_times.get(text, -1e9) < 5.0:
+            return
+        self._error_log_times[text] = now
+        if len(self._error_log_times) > 256:
+            self._error_log_times.clear()
         h = frame.msg.header
         self.get_logger().error(
             f'dropped image (stamp {h.stamp.sec}.{h.stamp.nanosec:09d}, frame_id {h.frame_id!r}): '
-            f'{exc} [{reason} x{self.drop_reasons[reason]}]', throttle_duration_sec=2.0)
+            f'{text} [{reason} x{self.drop_reasons[reason]}]')
 
     # ------------------------------------------------------------------ worker side
     def _process(self, frame: _Frame):

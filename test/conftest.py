@@ -16,6 +16,9 @@ os.environ.setdefault('ROS_LOG_DIR', str(_TMP / 'ros_log'))
 os.environ.setdefault('KERAS_HOME', str(_TMP / 'keras'))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+# Images over Fast DDS need a large shared-memory segment (config/fastdds_shm.xml, see README);
+# every test process and the node processes they start use it.
+os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_shm.xml'))
 # One DDS domain per test session so parallel runs on one machine never cross-talk.
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 101)))
 
@@ -35,3 +38,11 @@ def egohands_dir(shared_data) -> Path:
 @pytest.fixture(scope='session')
 def roboflow_dir(shared_data) -> Path:
     return ROBOFLOW
+
+
+@pytest.fixture(scope='session')
+def fixture_models(tmp_path_factory) -> dict[str, Path]:
+    """The "bright cell" test detector (test/fixture_models.py), exported once per session:
+    paths by kind, ``frozen_graph``, ``tflite``, ``tflite_int8`` and ``label_map``."""
+    from fixture_models import build_bright_cell_models
+    return build_bright_cell_models(tmp_path_factory.mktemp('fixture_models'))

@@ -1,0 +1,373 @@
+"""The hand_detector node for real: a node process, images over DDS from this process.
+
+The detector is the fixture "bright cell" model (test/fixture_models.py: a real TF frozen graph
+and TFLite model with the OD API signature), whose boxes are known exactly, so the node's
+conversion, box mapping, header propagation, ordering and error handling are checked exactly.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fixture_models import bright_cell_frame, expected_boxes
+
+REPO = Path(__file__).resolve().parents[1]
+CELLS = [(2, 3), (7, 6)]
+
+
+class NodeProcess:
+    """`hand-tracker detect` in a subprocess, its log in a file."""
+
+    def __init__(self, *ros_args: str):
+        self.log_path = Path(tempfile.mkstemp(prefix='hand_detector_', suffix='.log')[1])
+        self.log = open(self.log_path, 'w')
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'hand_tracker_ros.cli', 'detect', '--ros-args',
+             '-p', 'stats_period:=0.5', *ros_args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    def text(self) -> str:
+        self.log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+class Client:
+    """This process's side: publishes images, collects detections / hands by stamp."""
+
+    def __init__(self, compressed: bool = False, namespace: str = ''):
+        import rclpy
+        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from sensor_msgs.msg import CompressedImage, Image
+        from vision_msgs.msg import Detection2DArray
+
+        from hand_tracker.msg import TrackedHandArray
+        self.rclpy = rclpy
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node('detector_test_client', context=self.ctx, namespace=namespace)
+        self.msg_type = CompressedImage if compressed else Image
+        self.pub = self.node.create_publisher(
+            self.msg_type, 'image/compressed' if compressed else 'image', qos_profile_sensor_data)
+        self.dets, self.hands = [], []
+        self.node.create_subscription(Detection2DArray, 'detections', self.dets.append,
+                                      QoSProfile(depth=200))
+        self.node.create_subscription(TrackedHandArray, 'hands', self.hands.append,
+                                      QoSProfile(depth=200))
+        self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        self.t = 1000
+
+    def wait_connected(self, proc: NodeProcess, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ex.spin_once(timeout_sec=0.05)
+            if self.pub.get_subscription_count() > 0 and \
+                    self.node.count_publishers('detections') > 0 and 'loaded' in proc.text():
+                time.sleep(0.3)
+                return
+            assert proc.alive(), proc.text()
+        raise AssertionError('node did not come up:\n' + proc.text())
+
+    def stamp(self, dt: float = 1.0):
+        from builtin_interfaces.msg import Time
+        self.t += dt
+        sec = int(self.t)
+        return Time(sec=sec, nanosec=int(round((self.t - sec) * 1e9)) or 123456789)
+
+    def send(self, msg, frame_id='cam_optical', dt: float = 1.0):
+        msg.header.stamp = self.stamp(dt)
+        msg.header.frame_id = frame_id
+        self.pub.publish(msg)
+        return msg.header.stamp
+
+    def wait_for(self, stamp, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ex.spin_once(timeout_sec=0.02)
+            for d in self.dets:
+                if d.header.stamp == stamp:
+                    return d
+        return None
+
+    def close(self):
+        self.node.destroy_node()
+        self.rclpy.shutdown(context=self.ctx)
+
+
+def image_msg(rgb: np.ndarray, encoding='rgb8', pad=0):
+    """A sensor_msgs/Image of `rgb` in `encoding`, rows padded by `pad` garbage bytes."""
+    from sensor_msgs.msg import Image
+    h, w = rgb.shape[:2]
+    conv = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
+            'bgra8': cv2.COLOR_RGB2BGRA, 'mono8': cv2.COLOR_RGB2GRAY}
+    big = False
+    if encoding in conv:
+        px = rgb if conv[encoding] is None else cv2.cvtColor(rgb, conv[encoding])
+        rows = px.reshape(h, -1)
+    elif encoding == 'mono16':
+        px = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype('>u2') * 257
+        rows = px.view(np.uint8).reshape(h, -1)
+        big = True
+    elif encoding in ('yuv422', 'yuv422_yuy2'):
+        yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV)
+        y, u, v = yuv[..., 0], yuv[:, 0::2, 1], yuv[:, 0::2, 2]
+        packed = np.empty((h, w * 2), np.uint8)
+        if encoding == 'yuv422':  # UYVY
+            packed[:, 0::4], packed[:, 1::4], packed[:, 2::4], packed[:, 3::4] = u, y[:, 0::2], v, y[:, 1::2]
+        else:  # YUYV
+            packed[:, 0::4], packed[:, 1::4], packed[:, 2::4], packed[:, 3::4] = y[:, 0::2], u, y[:, 1::2], v
+        rows = packed
+    else:
+        raise ValueError(encoding)
+    if pad:
+        rows = np.hstack([rows, np.full((h, pad), 77, np.uint8)])
+    msg = Image(height=h, width=w, encoding=encoding, is_bigendian=int(big), step=rows.shape[1])
+    msg.data = np.ascontiguousarray(rows).tobytes()
+    return msg
+
+
+def boxes_of(det_array) -> np.ndarray:
+    out = []
+    for d in det_array.detections:
+        cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+        out.append([cx - d.bbox.size_x / 2, cy - d.bbox.size_y / 2,
+                    cx + d.bbox.size_x / 2, cy + d.bbox.size_y / 2])
+    return np.array(sorted(out)).reshape(-1, 4)
+
+
+@pytest.fixture(scope='module')
+def raw_node(fixture_models):
+    proc = NodeProcess('-p', f'model_path:={fixture_models["frozen_graph"]}',
+                       '-p', 'tracker.min_hits:=1', '-p', 'input_timeout:=600.0')
+    client = Client()
+    try:
+        client.wait_connected(proc)
+        yield proc, client
+    finally:
+        client.close()
+        proc.stop()
+
+
+def test_exact_boxes_header_label_score(raw_node):
+    proc, c = raw_node
+    for w, h in [(640, 480), (1280, 720), (300, 300)]:
+        stamp = c.send(image_msg(bright_cell_frame(w, h, CELLS)), frame_id=f'cam_{w}')
+        out = c.wait_for(stamp)
+        assert out is not None, proc.text()
+        assert out.header.frame_id == f'cam_{w}' and out.header.stamp == stamp
+        np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(w, h, CELLS).tolist())),
+                                   atol=1.0)
+        for d in out.detections:
+            assert d.results[0].hypothesis.class_id == 'hand'
+            assert d.results[0].hypothesis.score > 0.9
+            assert d.header == out.header
+
+
+def test_empty_array_when_nothing_found(raw_node):
+    proc, c = raw_node
+    stamp = c.send(image_msg(np.zeros((480, 640, 3), np.uint8)))
+    out = c.wait_for(stamp)
+    assert out is not None and len(out.detections) == 0 and out.header.stamp == stamp
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', 'mono16',
+                                      'yuv422', 'yuv422_yuy2'])
+@pytest.mark.parametrize('pad', [0, 13])
+def test_every_encoding_and_row_padding(raw_node, encoding, pad):
+    proc, c = raw_node
+    w, h = 640, 480
+    stamp = c.send(image_msg(bright_cell_frame(w, h, CELLS), encoding, pad))
+    out = c.wait_for(stamp)
+    assert out is not None, proc.text()[-3000:]
+    np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(w, h, CELLS).tolist())),
+                               atol=1.5)
+
+
+def test_track_ids_in_detections_and_hands(raw_node):
+    proc, c = raw_node
+    ids = []
+    # 10 s of image time after the previous tests: their tracks are gone; then 30 Hz frames
+    assert c.wait_for(c.send(image_msg(np.zeros((480, 640, 3), np.uint8)), dt=10.0)) is not None
+    for _ in range(5):
+        stamp = c.send(image_msg(bright_cell_frame(640, 480, [(4, 4)])), dt=1 / 30)
+        out = c.wait_for(stamp)
+        assert out is not None and len(out.detections) == 1
+        ids.append(out.detections[0].id)
+    assert ids[0] != '' and len(set(ids)) == 1, f'a still hand keeps its id: {ids}'
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(h.header.stamp == stamp for h in c.hands):
+        c.ex.spin_once(timeout_sec=0.02)
+    hands = [h for h in c.hands if h.header.stamp == stamp][0]
+    assert [str(t.id) for t in hands.hands if t.state == 1] == [ids[-1]]
+    assert (hands.image_width, hands.image_height) == (640, 480)
+
+
+def _bad_messages():
+    from sensor_msgs.msg import Image
+    good = image_msg(bright_cell_frame(64, 48, CELLS))
+    trunc = image_msg(bright_cell_frame(640, 480, CELLS))
+    trunc.data = bytes(trunc.data)[:1000]
+    wrong_step = image_msg(bright_cell_frame(640, 480, CELLS))
+    wrong_step.step = 100
+    zero = Image(height=0, width=0, encoding='rgb8', step=0)
+    unknown = image_msg(bright_cell_frame(64, 48, CELLS))
+    unknown.encoding = '32FC7'
+    huge = Image(height=100000, width=100000, encoding='rgb8', step=300000)
+    huge.data = bytes(16)
+    return {'truncated': trunc, 'wrong step': wrong_step, 'zero size': zero,
+            'unknown encoding': unknown, 'huge': huge}, good
+
+
+def test_bad_input_is_logged_counted_and_node_keeps_answering(raw_node):
+    proc, c = raw_node
+    bad, _ = _bad_messages()
+    bad_stamps = []
+    for m in bad.values():
+        bad_stamps.append(c.send(m))
+        time.sleep(0.2)  # let the idle worker take it before the next frame replaces it
+        stamp = c.send(image_msg(bright_cell_frame(640, 480, CELLS)))
+        assert c.wait_for(stamp) is not None, 'node still answers after bad input'
+    assert proc.alive()
+    assert all(c.wait_for(s, timeout=0.2) is None for s in bad_stamps), 'bad frames give no output'
+    time.sleep(1.2)  # one statistics period
+    log = proc.text()
+    for needle in ('truncated', 'step', '0x0', '32FC7', '100000x100000'):
+        assert needle in log, f'no log line about {needle!r}'
+    assert f'ImageConversionError {len(bad)}' in log, 'the statistics line counts every bad frame'
+
+
+def test_outputs_in_stamp_order_one_per_processed_input(raw_node):
+    proc, c = raw_node
+    c.dets.clear()
+    stamps = [c.send(image_msg(bright_cell_frame(640, 480, CELLS))) for _ in range(40)]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(d.header.stamp == stamps[-1] for d in c.dets):
+        c.ex.spin_once(timeout_sec=0.02)
+    got = [(d.header.stamp.sec, d.header.stamp.nanosec) for d in c.dets]
+    assert got == sorted(got) and len(got) == len(set(got)), 'in stamp order, no duplicates'
+    assert (stamps[-1].sec, stamps[-1].nanosec) in got, 'the newest frame is always processed'
+    assert set(got) <= {(s.sec, s.nanosec) for s in stamps}
+
+
+def test_compressed_input(fixture_models):
+    from sensor_msgs.msg import CompressedImage
+    proc = NodeProcess('-p', f'model_path:={fixture_models["tflite"]}', '-p', 'use_compressed:=true',
+                       '-r', '__ns:=/compressed_cam')
+    c = Client(compressed=True, namespace='/compressed_cam')
+    try:
+        c.wait_connected(proc)
+        rgb = bright_cell_frame(640, 480, CELLS)
+        for fmt, ext in [('jpeg', '.jpg'), ('png', '.png'), ('rgb8; jpeg compressed bgr8', '.jpg')]:
+            ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+            stamp = c.send(CompressedImage(format=fmt, data=buf.tobytes()))
+            out = c.wait_for(stamp)
+            assert out is not None, proc.text()[-3000:]
+            np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(640, 480, CELLS).tolist())),
+                                       atol=2.0)
+        corrupt = c.send(CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage' * 10))
+        stamp = c.send(CompressedImage(format='jpeg', data=cv2.imencode('.jpg', rgb)[1].tobytes()))
+        assert c.wait_for(stamp) is not None and c.wait_for(corrupt, 0.2) is None
+        time.sleep(1.2)
+        assert 'ImageConversionError' in proc.text() and proc.alive()
+    finally:
+        c.close()
+        proc.stop()
+
+
+def test_missing_model_is_a_clear_error_and_the_node_stays_up():
+    proc = NodeProcess('-p', 'model_path:=/nonexistent/hands.pb', '-r', '__ns:=/no_model')
+    c = Client(namespace='/no_model')
+    try:
+        deadline = time.monotonic() + 60
+        while c.pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            c.ex.spin_once(timeout_sec=0.05)
+        time.sleep(0.5)
+        stamp = c.send(image_msg(bright_cell_frame(640, 480, CELLS)))
+        assert c.wait_for(stamp, timeout=2.0) is None
+        time.sleep(1.5)
+        log = proc.text()
+        assert proc.alive(), log
+        assert '/nonexistent/hands.pb' in log and 'model_path' in log
+        assert 'ModelLoadError' in log, 'frames without a model are counted by reason'
+    finally:
+        c.close()
+        proc.stop()
+
+
+@pytest.fixture()
+def inprocess_node(fixture_models):
+    """The node in this process (to read its counters), fed by another process over DDS."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from hand_tracker_ros.detector_node import HandDetectorNode
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = HandDetectorNode(context=ctx, parameter_overrides=[
+        Parameter('model_path', value=str(fixture_models['frozen_graph'])),
+        Parameter('stats_period', value=1.0)])
+    ex = rclpy.executors.MultiThreadedExecutor(num_threads=4, context=ctx)
+    ex.add_node(node)
+    import threading
+    t = threading.Thread(target=ex.spin, daemon=True)
+    t.start()
+    try:
+        yield node
+    finally:
+        ex.shutdown(timeout_sec=2)
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_node):
+    """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted,
+    every received frame is accounted for, latency stays bounded."""
+    node = inprocess_node
+    node._detector.detect  # the model is loaded
+    pub = subprocess.run(
+        [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '120',
+         '--duration', '4', '--width', '1280', '--height', '720'],
+        capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert pub.returncode == 0, pub.stderr
+    published = int(pub.stdout.split()[-1])
+    assert node.pipeline.wait_idle(10)
+    st = node.pipeline.stats
+    assert st.received > 0.5 * published, (st.received, published)
+    assert st.received == st.processed + st.dropped_stale + st.failed
+    assert st.dropped_stale == node.drop_reasons['stale'] > 0
+    assert st.failed == 0
+    # newest-frame-wins: a frame waits for at most one inference in progress
+    assert st.end_to_end_ms.percentile(95) < 4 * st.process_ms.percentile(95) + 50
+
+
+def test_runtime_parameters_validated(inprocess_node):
+    from rclpy.parameter import Parameter
+    node = inprocess_node
+    ok = node.set_parameters([Parameter('score_threshold', value=0.8)])[0]
+    assert ok.successful and node.get_parameter('score_threshold').value == 0.8
+    bad = node.set_parameters([Parameter('score_threshold', value=1.5)])[0]
+    assert not bad.successful and node.get_parameter('score_threshold').value == 0.8
+    ro = node.set_parameters([Parameter('num_workers', value=3)])[0]
+    assert not ro.successful
+    bad_model = node.set_parameters([Parameter('model_path', value='/nonexistent/x.tflite')])[0]
+    assert not bad_model.successful and '/nonexistent/x.tflite' in bad_model.reason
+    assert node._detector is not None, 'the old model keeps running'
+    bad_tracker = node.set_parameters([Parameter('tracker.max_tracks', value=0)])[0]
+    assert not bad_tracker.successful
