@@ -2,7 +2,7 @@
 
 Frames are read in a thread of their own (a blocking capture never stalls the executor) and
 published as bgr8 (the capture's native order, no conversion) on `image`, stamped with the ROS
-clock at capture time.
+clock at capture time. A file or folder starts playing once `image` has a subscriber.
 """
 from __future__ import annotations
 
@@ -62,6 +62,11 @@ class CameraNode(Node):
                                f'{self.pub.topic_name} at {hz or "native"} Hz')
 
     def _loop(self) -> None:
+        if self.source.kind != 'camera':
+            # recorded data: do not play frames to nobody (a live camera just streams)
+            while self.pub.get_subscription_count() == 0 and not self._stop.wait(0.05):
+                pass
+            self._stop.wait(0.3)  # the subscriber's side of discovery
         rate = Rate(self._rate_hz if self.source.kind != 'camera' else 0)
         while not self._stop.is_set():
             try:
