@@ -146,8 +146,17 @@ def make_hand_detector(model_path: str, workers: int, threads: int):
 
 
 def random_weight_models(out_dir: Path) -> Path:
-    from hand_tracker_training.train import export_random_ssd
-    export_random_ssd(out_dir)
+    """An SSD MobileNet v2 300x300 (the real architecture, random weights) exported in all three
+    forms; int8 calibrated on real frames."""
+    import cv2
+
+    from hand_tracker_training.model import SSDConfig, build_ssd
+    from hand_tracker_training.train import export_model
+    config = SSDConfig(input_size=300)
+    frames = sorted((REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES'
+                     / 'CARDS_OFFICE_S_B').glob('*.jpg'))[:16]
+    calib = [cv2.resize(cv2.imread(str(f))[:, :, ::-1], (300, 300)) for f in frames]
+    export_model(build_ssd(config), config, out_dir, calib)
     return out_dir
 
 
