@@ -371,3 +371,36 @@ def test_runtime_parameters_validated(inprocess_node):
     assert node._detector is not None, 'the old model keeps running'
     bad_tracker = node.set_parameters([Parameter('tracker.max_tracks', value=0)])[0]
     assert not bad_tracker.successful
+
+
+def test_swipe_over_dds_produces_one_gesture_event(raw_node):
+    """A hand (bright cell) sweeping left to right at 30 Hz -> exactly one swipe_right event
+    on `gestures`, from the hand's track id, stamped from the images."""
+    from rclpy.qos import QoSProfile
+
+    from hand_tracker.msg import GestureEvent
+    proc, c = raw_node
+    events = []
+    c.node.create_subscription(GestureEvent, 'gestures', events.append, QoSProfile(depth=50))
+    time.sleep(0.5)
+    assert c.wait_for(c.send(image_msg(np.zeros((480, 640, 3), np.uint8)), dt=10.0)) is not None
+    ids, stamps = [], []
+    for col in range(1, 9):
+        stamp = c.send(image_msg(bright_cell_frame(640, 480, [(5, col)])), dt=1 / 30)
+        out = c.wait_for(stamp)
+        assert out is not None and len(out.detections) == 1
+        ids.append(out.detections[0].id)
+        stamps.append(stamp)
+    for _ in range(5):  # the hand rests at the end
+        c.wait_for(c.send(image_msg(bright_cell_frame(640, 480, [(5, 8)])), dt=1 / 30))
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        c.ex.spin_once(timeout_sec=0.05)
+    assert len(set(ids)) == 1, f'the moving hand keeps one id: {ids}'
+    swipes = [e for e in events if e.name.startswith('swipe')]
+    assert [(e.gesture, e.name) for e in swipes] == [(GestureEvent.SWIPE_RIGHT, 'swipe_right')], \
+        [(e.name, e.hand_id) for e in events]
+    ev = swipes[0]
+    assert str(ev.hand_id) == ids[0] and 0 < ev.confidence <= 1
+    t = lambda s: s.sec + s.nanosec * 1e-9  # noqa: E731
+    assert t(stamps[0]) - 1e-6 <= t(ev.start) < t(ev.end) <= t(stamps[-1]) + 5 / 30 + 1e-6
