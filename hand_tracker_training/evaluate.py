@@ -1,0 +1,376 @@
+"""COCO evaluation of hand detectors: metrics (pycocotools), latency, PR curves, failure cases.
+
+The detector is evaluated through the very backends the ROS node uses
+(:func:`hand_tracker_ros.backends.load_detector`), so a frozen graph and its TFLite export are
+measured the way they run. Metrics are COCO bbox metrics over a single category, ``hand``.
+
+Command line (``hand-tracker-eval``)::
+
+    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \\
+        --videos CARDS_OFFICE_S_B --json eval.json --plots eval_plots/
+    hand-tracker-eval --model frozen_inference_graph.pb --label-map label_map.pbtxt \\
+        --yolo ../shared/data/hand_gestures_roboflow --yolo-splits test --json eval.json
+
+It prints a table beside the original project's numbers, writes the metrics as JSON and, with
+``--plots``, a precision-recall curve and annotated images of the worst failures.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import cv2
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval, Params
+from tqdm import tqdm
+
+from hand_tracker_ros.detections import Detections
+
+if TYPE_CHECKING:
+    from hand_tracker_ros.backends import Detector
+    from hand_tracker_training.datasets import Sample
+
+#: COCOeval's defaults for bbox: IoU thresholds 0.50:0.05:0.95, 101 recall points 0:0.01:1.
+IOU_THRESHOLDS: np.ndarray = Params(iouType='bbox').iouThrs
+RECALL_THRESHOLDS: np.ndarray = Params(iouType='bbox').recThrs
+
+#: COCOeval.stats positions of the metrics reported here (the first 9 of its 12).
+METRIC_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR1', 'AR10', 'AR100')
+
+#: Keys written to the JSON of ``hand-tracker-eval``.
+JSON_METRIC_KEYS = ('AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100')
+
+#: The original project's SSD MobileNet v2 (COCO-pretrained, EgoHands split by random frames).
+REFERENCE = {'AP': 0.6022, 'AP50': 0.9426, 'AP75': 0.7235}
+
+_TABLE_ROWS = (('AP', 'AP'), ('AP@0.5', 'AP50'), ('AP@0.75', 'AP75'), ('AP small', 'APs'),
+               ('AP medium', 'APm'), ('AP large', 'APl'), ('AR@100', 'AR100'))
+
+_CATEGORY_ID = 1
+
+#: RGB colours of write_failure_cases: true positives, missed hands, false positives.
+TP_COLOUR = (40, 200, 40)
+MISSED_COLOUR = (230, 30, 30)
+FP_COLOUR = (255, 200, 0)
+
+
+def _xywh(boxes: np.ndarray) -> list[list[float]]:
+    """[x_min, y_min, x_max, y_max] pixels -> COCO [x, y, width, height] lists."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.column_stack([b[:, :2], b[:, 2:] - b[:, :2]]).tolist()
+
+
+def _coco_from(images: list[dict], annotations: list[dict]) -> COCO:
+    """An in-memory COCO object (no file) of one category, ``hand``."""
+    coco = COCO()
+    coco.dataset = {'images': images, 'annotations': annotations,
+                    'categories': [{'id': _CATEGORY_ID, 'name': 'hand', 'supercategory': 'hand'}]}
+    coco.createIndex()
+    return coco
+
+
+def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
+                 verbose: bool = False) -> dict:
+    """COCO bbox metrics of `predictions` (one :class:`Detections` per sample, pixels) against
+    the boxes of `samples`, with pycocotools' COCOeval over the single category ``hand``.
+
+    Every prediction counts as a hand whatever its class id. Returns floats under
+    ``AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100`` (-1 where COCO gives -1: no ground truth
+    in that size range) and, for curves, ``precision``: COCOeval's raw precision array of shape
+    (10 IoU thresholds, 101 recall points, 1 category, 4 area ranges, 3 maxDets), -1 where
+    undefined. pycocotools prints only when `verbose`.
+    """
+    if len(samples) != len(predictions):
+        raise ValueError(f'coco_metrics: {len(samples)} samples but {len(predictions)} predictions')
+    images, gts, dts = [], [], []
+    for image_id, (sample, det) in enumerate(zip(samples, predictions), start=1):
+        images.append({'id': image_id, 'width': int(sample.width), 'height': int(sample.height),
+                       'file_name': str(sample.image_path)})
+        for box in _xywh(sample.boxes):
+            # ids start at 1: COCOeval stores matched ids and treats 0 as "unmatched"
+            gts.append({'id': len(gts) + 1, 'image_id': image_id, 'category_id': _CATEGORY_ID,
+                        'bbox': box, 'area': box[2] * box[3], 'iscrowd': 0})
+        for box, score in zip(_xywh(det.boxes), det.scores.tolist()):
+            dts.append({'id': len(dts) + 1, 'image_id': image_id, 'category_id': _CATEGORY_ID,
+                        'bbox': box, 'area': box[2] * box[3], 'iscrowd': 0, 'score': score})
+    with contextlib.redirect_stdout(sys.stdout if verbose else io.StringIO()):
+        # loadRes() fails on an empty result list, so the detections get a COCO object built
+        # the same way as the ground truth.
+        coco_eval = COCOeval(_coco_from(images, gts), _coco_from(images, dts), iouType='bbox')
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    metrics: dict = {key: float(value) for key, value in zip(METRIC_KEYS, coco_eval.stats)}
+    metrics['precision'] = coco_eval.eval['precision']
+    return metrics
+
+
+def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_score: float = 0.0,
+                      progress: bool = True) -> tuple[dict, list[Detections]]:
+    """Run `detector` on every sample's image (read with OpenCV, given as RGB) and score it.
+
+    Returns ``(metrics, predictions)``: :func:`coco_metrics` plus ``latency_ms_median`` and
+    ``latency_ms_p95``, the time of ``detector.detect`` alone per image (reading the file
+    excluded; one untimed warm-up call first, so one-off graph set-up does not count), and one
+    :class:`Detections` per sample. Raises FileNotFoundError for an unreadable image and
+    ValueError for no samples.
+    """
+    if not samples:
+        raise ValueError('evaluate_detector: no samples')
+    predictions: list[Detections] = []
+    latencies_ms: list[float] = []
+    for i, sample in enumerate(tqdm(samples, desc='evaluating', unit='img', disable=not progress)):
+        bgr = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f'cannot read image {sample.image_path}')
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if i == 0:
+            detector.detect(rgb, min_score)
+        t0 = time.perf_counter()
+        predictions.append(detector.detect(rgb, min_score))
+        latencies_ms.append((time.perf_counter() - t0) * 1000.0)
+    metrics = coco_metrics(samples, predictions)
+    metrics['latency_ms_median'] = float(np.median(latencies_ms))
+    metrics['latency_ms_p95'] = float(np.percentile(latencies_ms, 95))
+    return metrics, predictions
+
+
+def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
+    """Precision-recall curves (area all, 100 detections per image) at IoU 0.5, 0.75 and the
+    mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result, to `png`.
+
+    Curves COCO leaves undefined (no ground truth) are left out. Returns the path written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    precision = np.asarray(eval_result['precision'])[:, :, 0, 0, -1]   # (IoU, recall)
+    i50 = int(np.argmin(np.abs(IOU_THRESHOLDS - 0.5)))
+    i75 = int(np.argmin(np.abs(IOU_THRESHOLDS - 0.75)))
+    curves = [(f'IoU 0.50 (AP {eval_result["AP50"]:.3f})', precision[i50]),
+              (f'IoU 0.75 (AP {eval_result["AP75"]:.3f})', precision[i75]),
+              (f'mean IoU 0.50:0.95 (AP {eval_result["AP"]:.3f})', precision.mean(axis=0))]
+    fig = Figure(figsize=(6.0, 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for (label, curve), style in zip(curves, ('-', '--', ':')):
+        if np.all(curve >= 0):
+            ax.plot(RECALL_THRESHOLDS, curve, style, label=label, linewidth=2)
+    ax.set(xlabel='recall', ylabel='precision', xlim=(0.0, 1.0), ylim=(0.0, 1.02),
+           title='Hand detection: precision-recall (COCO, interpolated)')
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc='lower left')
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    return png
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of [x_min, y_min, x_max, y_max] boxes."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 4)
+    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy COCO-style matching of one image: detections in descending score order each take
+    the unmatched ground-truth box they overlap most, if that IoU is at least `iou`.
+
+    Returns ``(det_is_tp (D,) bool, gt_is_found (G,) bool)``.
+    """
+    gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    ious = box_iou(det.boxes, gt_boxes)
+    det_tp = np.zeros(len(det), bool)
+    gt_found = np.zeros(len(gt_boxes), bool)
+    if not len(gt_boxes):
+        return det_tp, gt_found
+    for d in np.argsort(-det.scores, kind='stable'):
+        candidates = np.where(gt_found, -1.0, ious[d])
+        g = int(np.argmax(candidates))
+        if candidates[g] >= iou:
+            det_tp[d] = gt_found[g] = True
+    return det_tp, gt_found
+
+
+def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
+              text: str = '') -> None:
+    """Draw `box` on the RGB `img` in place, with `text` on a label of the same colour."""
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    thickness = max(2, img.shape[1] // 400)
+    cv2.rectangle(img, (x0, y0), (x1, y1), colour, thickness)
+    if text:
+        scale = max(0.5, img.shape[1] / 1600)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = y0 - 4 if y0 - th - base - 4 >= 0 else y0 + th + 4
+        cv2.rectangle(img, (x0, ty - th - 2), (x0 + tw + 4, ty + base), colour, cv2.FILLED)
+        cv2.putText(img, text, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+
+
+def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detections],
+                        out_dir: str | Path, n: int = 8, iou: float = 0.5,
+                        min_score: float = 0.5) -> list[Path]:
+    """Annotated PNGs of the `n` images with the most errors (missed hands + false positives
+    among detections scoring at least `min_score`, matched at IoU `iou`), worst first.
+
+    Drawn: true positives green, missed ground truth red, false positives yellow (with score);
+    a banner states the counts. Images without an error are never written. Returns the paths,
+    named ``NN_<errors>err_<image name>.png``.
+    """
+    if len(samples) != len(predictions):
+        raise ValueError(f'write_failure_cases: {len(samples)} samples, '
+                         f'{len(predictions)} predictions')
+    scored = []
+    for idx, (sample, det) in enumerate(zip(samples, predictions)):
+        kept = det.filter(min_score)
+        det_tp, gt_found = match_detections(sample.boxes, kept, iou)
+        errors = int((~gt_found).sum() + (~det_tp).sum())
+        if errors:
+            scored.append((errors, idx, kept, det_tp, gt_found))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, (errors, idx, kept, det_tp, gt_found) in enumerate(scored[:n]):
+        sample = samples[idx]
+        bgr = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f'cannot read image {sample.image_path}')
+        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        for box in np.asarray(sample.boxes)[~gt_found]:
+            _draw_box(img, box, MISSED_COLOUR, 'missed')
+        for box, score, tp in zip(kept.boxes, kept.scores, det_tp):
+            _draw_box(img, box, TP_COLOUR if tp else FP_COLOUR, f'{score:.2f}')
+        banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
+                  f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
+                  f'(score >= {min_score:g}, IoU >= {iou:g})')
+        cv2.rectangle(img, (0, 0), (img.shape[1], 28), (30, 30, 30), cv2.FILLED)
+        cv2.putText(img, banner, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+        stem = f'{Path(sample.image_path).parent.name}_{Path(sample.image_path).stem}'
+        path = out_dir / f'{rank:02d}_{errors}err_{stem}.png'
+        if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise OSError(f'cannot write {path}')
+        written.append(path)
+    return written
+
+
+def _fmt(value: Optional[float]) -> str:
+    if value is None:
+        return '-'
+    return 'n/a' if value < 0 else f'{value:.4f}'
+
+
+def format_table(metrics: dict) -> str:
+    """The metrics as the original project's report table (AP, AP@0.5, AP@0.75, AP small /
+    medium / large, AR@100) beside its SSD MobileNet v2 numbers, with the caveat that those
+    come from a random frame split and are not comparable with a split by video.
+
+    ``n/a`` = no ground truth in that size range; ``-`` = not reported by the original.
+    """
+    header = ('metric', 'this model', 'original SSD MobileNet v2 *')
+    rows = [(name, _fmt(metrics.get(key)), _fmt(REFERENCE.get(key))) for name, key in _TABLE_ROWS]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
+    lines = [f'| {header[0]:<{widths[0]}} | {header[1]:>{widths[1]}} | {header[2]:>{widths[2]}} |',
+             f'|{"-" * (widths[0] + 2)}|{"-" * (widths[1] + 1)}:|{"-" * (widths[2] + 1)}:|']
+    lines += [f'| {a:<{widths[0]}} | {b:>{widths[1]}} | {c:>{widths[2]}} |' for a, b, c in rows]
+    lines += ['* COCO-pretrained, EgoHands split by random frames (near-duplicate neighbours in',
+              '  train and test): not comparable with a split by video.']
+    return '\n'.join(lines)
+
+
+def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='hand-tracker-eval',
+        description='COCO bbox evaluation of a hand detector (frozen graph .pb or .tflite) '
+                    'through the backends of the ROS node.')
+    parser.add_argument('--model', required=True, type=Path, help='.pb frozen graph or .tflite')
+    parser.add_argument('--egohands', type=Path, help='EgoHands root (holding _LABELLED_SAMPLES)')
+    parser.add_argument('--videos', help='comma-separated EgoHands videos (default: all)')
+    parser.add_argument('--yolo', type=Path, help='YOLO-format dataset root')
+    parser.add_argument('--yolo-splits', default='test',
+                        help='comma-separated YOLO splits (default: test; "" = all)')
+    parser.add_argument('--coco', type=Path, help='COCO annotation JSON')
+    parser.add_argument('--label-map', type=Path, help='label_map.pbtxt (default: beside model)')
+    parser.add_argument('--min-score', type=float, default=0.0,
+                        help='drop detections below this score before scoring (default 0.0)')
+    parser.add_argument('--threads', type=int, default=2, help='inference threads (default 2)')
+    parser.add_argument('--json', required=True, type=Path, help='metrics JSON to write')
+    parser.add_argument('--plots', type=Path, help='folder for pr_curve.png and failures/')
+    args = parser.parse_args(argv)
+    if not (args.egohands or args.yolo or args.coco):
+        parser.error('give at least one of --egohands, --yolo, --coco')
+    if args.videos and not args.egohands:
+        parser.error('--videos needs --egohands')
+    return args
+
+
+def _split_list(text: Optional[str]) -> Optional[list[str]]:
+    return [v.strip() for v in text.split(',') if v.strip()] if text else None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
+    args = _parse_args(argv)
+    from hand_tracker_ros.backends import ModelLoadError, load_detector
+    from hand_tracker_training.datasets import load_coco, load_egohands, load_yolo
+
+    try:
+        detector = load_detector(str(args.model), str(args.label_map) if args.label_map else None,
+                                 num_threads=args.threads)
+    except ModelLoadError as exc:
+        print(f'hand-tracker-eval: {exc}', file=sys.stderr)
+        return 2
+    try:
+        samples = []
+        if args.egohands:
+            samples += load_egohands(args.egohands, videos=_split_list(args.videos))
+        if args.yolo:
+            samples += load_yolo(args.yolo, splits=_split_list(args.yolo_splits))
+        if args.coco:
+            samples += load_coco(args.coco)
+    except (OSError, ValueError) as exc:
+        print(f'hand-tracker-eval: cannot read the data set: {exc}', file=sys.stderr)
+        return 2
+    if not samples:
+        print('hand-tracker-eval: the data set has no images', file=sys.stderr)
+        return 2
+
+    metrics, predictions = evaluate_detector(detector, samples, min_score=args.min_score)
+    report = {'model': str(args.model), 'backend': detector.name, 'images': len(samples),
+              'hands': int(sum(len(s.boxes) for s in samples))}
+    report.update({key: metrics[key] for key in JSON_METRIC_KEYS})
+    report.update({key: metrics[key] for key in ('latency_ms_median', 'latency_ms_p95')})
+
+    print(f'{args.model} ({detector.name}): {report["images"]} images, {report["hands"]} hands')
+    print(format_table(metrics))
+    print(f'latency per image: median {report["latency_ms_median"]:.1f} ms, '
+          f'p95 {report["latency_ms_p95"]:.1f} ms ({args.threads} threads)')
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + '\n')
+    print(f'wrote {args.json}')
+    if args.plots:
+        png = plot_pr_curve(metrics, args.plots / 'pr_curve.png')
+        failures = write_failure_cases(samples, predictions, args.plots / 'failures')
+        print(f'wrote {png} and {len(failures)} failure cases in {args.plots / "failures"}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
