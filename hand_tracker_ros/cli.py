@@ -19,10 +19,17 @@ from typing import Optional
 from .resources import default_params_file, fastdds_profile
 
 
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
 def use_shm_profile() -> None:
-    """Large-image-friendly Fast DDS settings unless the user chose their own."""
-    if 'FASTDDS_DEFAULT_PROFILES_FILE' not in os.environ and fastdds_profile().is_file():
-        os.environ['FASTDDS_DEFAULT_PROFILES_FILE'] = str(fastdds_profile())
+    """Large-image-friendly Fast DDS settings unless the user chose their own. Fast DDS 2.x
+    (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted, the wheels) FASTDDS_..."""
+    if any(v in os.environ for v in PROFILE_VARIABLES) or not fastdds_profile().is_file():
+        return
+    var = PROFILE_VARIABLES[1] if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy') \
+        else PROFILE_VARIABLES[0]
+    os.environ[var] = str(fastdds_profile())
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -93,7 +100,13 @@ def _run(args: argparse.Namespace) -> int:
         executor = MultiThreadedExecutor(num_threads=4)
         for n in nodes:
             executor.add_node(n)
-        spin = threading.Thread(target=executor.spin, daemon=True)
+        def spin_quietly() -> None:
+            try:
+                executor.spin()
+            except ExternalShutdownException:
+                pass
+
+        spin = threading.Thread(target=spin_quietly, daemon=True)
         spin.start()
         deadline = time.monotonic() + args.duration if args.duration else None
         total = len(camera.source) if camera.source.kind != 'camera' and not args.loop else 0

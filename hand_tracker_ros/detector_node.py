@@ -26,7 +26,8 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 SetParametersResult)
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
@@ -106,18 +107,23 @@ class HandDetectorNode(Node):
                                       on_error=self._on_error, name='hand_detector')
         # Sensor-data QoS (best effort, shallow) for the camera; overridable with the standard
         # qos_overrides.<topic>.subscription.* parameters.
+        # The image callback has a group of its own: parameter services (a model reload takes
+        # seconds) and the statistics timer never delay it on the multi-threaded executor.
         qos_overrides = QoSOverridingOptions.with_default_policies()
+        image_group = MutuallyExclusiveCallbackGroup()
         if p('use_compressed'):
             self.sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_compressed,
-                qos_profile_sensor_data, qos_overriding_options=qos_overrides)
+                qos_profile_sensor_data, qos_overriding_options=qos_overrides,
+                callback_group=image_group)
         else:
             self.sub = self.create_subscription(
                 Image, 'image', self._on_image, qos_profile_sensor_data,
-                qos_overriding_options=qos_overrides)
+                qos_overriding_options=qos_overrides, callback_group=image_group)
         self._last_input = time.monotonic()
         self._warned_silent = False
-        self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
+        self.stats_timer = self.create_timer(p('stats_period'), self._log_stats,
+                                             callback_group=MutuallyExclusiveCallbackGroup())
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f'listening on {self.sub.topic_name} ({"CompressedImage" if p("use_compressed") else "Image"}), '

@@ -38,8 +38,11 @@ def _label_map_class():
                         type_name='.object_detection.protos.StringIntLabelMapItem')
     pool = descriptor_pool.DescriptorPool()  # private: no clash with an installed OD API
     pool.Add(fdp)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName('object_detection.protos.StringIntLabelMap'))
+    descriptor = pool.FindMessageTypeByName('object_detection.protos.StringIntLabelMap')
+    get_class = getattr(message_factory, 'GetMessageClass', None)  # protobuf >= 3.20
+    if get_class is None:  # Ubuntu 22.04's python3-protobuf 3.12
+        return message_factory.MessageFactory(pool).GetPrototype(descriptor)
+    return get_class(descriptor)
 
 
 _StringIntLabelMap = _label_map_class()

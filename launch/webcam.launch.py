@@ -9,8 +9,12 @@ from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration
+from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.parameter_descriptions import ParameterValue
+
+
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
 
 
 def generate_launch_description():
@@ -30,16 +34,23 @@ def generate_launch_description():
     nodes = GroupAction([
         PushRosNamespace(LaunchConfiguration('namespace')),
         Node(package='hand_tracker', executable='camera', name='camera', output='screen',
-             parameters=[params, {'source': LaunchConfiguration('device'),
-                                  'loop': LaunchConfiguration('loop')}]),
+             # typed: launch would YAML-parse device:=0 into an integer
+             parameters=[params, {
+                 'source': ParameterValue(LaunchConfiguration('device'), value_type=str),
+                 'loop': ParameterValue(LaunchConfiguration('loop'), value_type=bool)}]),
         Node(package='hand_tracker', executable='hand_detector', name='hand_detector',
              output='screen',
-             parameters=[params, {'model_path': LaunchConfiguration('model')}]),
+             parameters=[params, {
+                 'model_path': ParameterValue(LaunchConfiguration('model'), value_type=str)}]),
         Node(package='rviz2', executable='rviz2', name='rviz2', output='screen',
              arguments=['-d', os.path.join(share, 'rviz', 'hand_tracker.rviz')],
              condition=IfCondition(LaunchConfiguration('rviz'))),
     ])
     # Images need a large shared-memory segment with Fast DDS; keep the user's own profile if set.
-    shm = SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
-        'FASTDDS_DEFAULT_PROFILES_FILE', default_value=os.path.join(share, 'config', 'fastdds_shm.xml')))
-    return LaunchDescription(args + [shm, nodes])
+    # Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...
+    env = []
+    if not any(v in os.environ for v in PROFILE_VARIABLES):
+        var = PROFILE_VARIABLES[1] if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy') \
+            else PROFILE_VARIABLES[0]
+        env.append(SetEnvironmentVariable(var, os.path.join(share, 'config', 'fastdds_shm.xml')))
+    return LaunchDescription(args + env + [nodes])

@@ -97,7 +97,7 @@ class Client:
         self.pub.publish(msg)
         return msg.header.stamp
 
-    def wait_for(self, stamp, timeout=10.0):
+    def wait_for(self, stamp, timeout=20.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.ex.spin_once(timeout_sec=0.02)
