@@ -93,6 +93,9 @@ def test_descriptors_have_ranges_and_read_only_flags(declared):
     assert desc['num_workers'].read_only and desc['use_compressed'].read_only
     assert not desc['score_threshold'].read_only
     assert all(d.description for n, d in desc.items() if n not in BUILTIN)
+    # camera QoS is overridable through the standard mechanism, and sensor-data by default
+    assert 'qos_overrides./image.subscription.reliability' in desc
+    assert 'qos_overrides./image.subscription.depth' in desc
 
 
 @pytest.mark.skipif(not HAVE_LAUNCH_ROS, reason='launch_ros is not importable (not on PyPI: pip-only '
