@@ -1,0 +1,475 @@
+"""Train the SSD MobileNet v2 hand detector and export it (``hand-tracker-train``,
+``hand-tracker-export``).
+
+Training runs on any Keras 3 backend (the input pipeline is numpy + OpenCV); exporting needs
+TensorFlow. A run directory (``--out``) gets::
+
+    config.json            network + anchors (SSDConfig), enough to rebuild the model
+    args.json              the command line
+    last.keras             checkpoint of every epoch (with optimizer state: --resume)
+    best.weights.h5        the weights of the best validation COCO AP@0.5 so far
+    history.csv            losses, learning rate and validation metrics per epoch
+    tensorboard/           TensorBoard logs (TensorFlow backend)
+    training_curves.png    losses + validation AP per epoch
+    train.log              (when started with nohup ... > train.log)
+    export/                frozen_inference_graph.pb, model.tflite, model_int8.tflite,
+                           label_map.pbtxt, metrics.json (each export evaluated via
+                           hand_tracker_ros.backends.load_detector)
+
+Examples::
+
+    hand-tracker-train --egohands ../shared/data/egohands \\
+        --train-videos CARDS_LIVINGROOM_B_T,PUZZLE_LIVINGROOM_T_B --val-videos CARDS_OFFICE_S_B \\
+        --yolo ../shared/data/hand_gestures_roboflow \\
+        --init ../shared/weights/mobilenet_v2_1.0_224_imagenet_int8.tflite --out runs/hands
+    hand-tracker-train --smoke --egohands ../shared/data/egohands --out /tmp/smoke
+    hand-tracker-export --run runs/hands --out models/
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from hand_tracker_training.data import SSDDataset, cache_images, to_network_input
+from hand_tracker_training.losses import BoxLoss, FocalLoss
+from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes, predict_detections
+from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
+
+#: The ImageNet MobileNetV2 TFLite of the shared weights folder (``--init auto`` falls back to it).
+SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
+                 / 'mobilenet_v2_1.0_224_imagenet_int8.tflite')
+
+LABELS = {1: 'hand'}
+
+
+# ----------------------------------------------------------------------------- data
+def _split(text: str | None) -> list[str] | None:
+    return [v for v in text.split(',') if v] if text else None
+
+
+def load_samples(args: argparse.Namespace) -> tuple[list, list]:
+    """(training samples, validation samples) from the --egohands / --yolo options."""
+    from hand_tracker_training.datasets import load_egohands, load_yolo
+
+    train, val = [], []
+    if args.egohands:
+        train += load_egohands(args.egohands, videos=_split(args.train_videos)) * max(
+            1, args.egohands_repeat)
+        if args.val_videos:
+            val += load_egohands(args.egohands, videos=_split(args.val_videos))
+    if args.yolo:
+        train += load_yolo(args.yolo, splits=tuple(_split(args.yolo_splits)))
+        if args.yolo_val_splits:
+            val += load_yolo(args.yolo, splits=tuple(_split(args.yolo_val_splits)))
+    if args.smoke:
+        train, val = train[:args.smoke_images], val[:max(2, args.smoke_images // 2)]
+    if not train:
+        raise SystemExit('no training images: give --egohands and/or --yolo')
+    return train, val
+
+
+# ----------------------------------------------------------------------------- callbacks
+class ValidationAP(keras.callbacks.Callback):
+    """COCO metrics of the model on the validation images every `every` epochs.
+
+    Adds ``val_AP``, ``val_AP50``, ``val_AP75`` to the epoch logs (later callbacks such as
+    TensorBoard see them), appends them to ``validation.csv`` (CSVLogger fixes its columns at
+    the first epoch, which may have no validation) and saves ``best.weights.h5`` when AP@0.5
+    improves.
+    """
+
+    def __init__(self, config: SSDConfig, samples: Sequence, images: list[np.ndarray],
+                 out: Path, every: int, epochs: int, best: float = -1.0) -> None:
+        super().__init__()
+        self.config, self.samples, self.images = config, list(samples), images
+        self.sizes = [(int(s.width), int(s.height)) for s in self.samples]
+        self.out, self.every, self.epochs, self.best = out, every, epochs, best
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        from hand_tracker_training.evaluate import coco_metrics
+
+        if logs is None or ((epoch + 1) % self.every and epoch + 1 != self.epochs):
+            return
+        t0 = time.time()
+        preds = predict_detections(self.model, self.config, self.images, self.sizes)
+        m = coco_metrics(self.samples, preds)
+        logs.update(val_AP=m['AP'], val_AP50=m['AP50'], val_AP75=m['AP75'])
+        csv_path = self.out / 'validation.csv'
+        new = not csv_path.exists()
+        with open(csv_path, 'a', newline='') as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(['epoch', 'AP', 'AP50', 'AP75'])
+            writer.writerow([epoch + 1, m['AP'], m['AP50'], m['AP75']])
+        better = m['AP50'] > self.best
+        if better:
+            self.best = m['AP50']
+            self.model.save_weights(self.out / 'best.weights.h5')
+            (self.out / 'best.json').write_text(json.dumps(
+                {'epoch': epoch + 1, **{k: m[k] for k in ('AP', 'AP50', 'AP75')}}, indent=1))
+        print(f'epoch {epoch + 1}: val AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
+              f'AP@0.75 {m["AP75"]:.4f}{"  (best, saved)" if better else ""}  '
+              f'[{time.time() - t0:.0f} s]', flush=True)
+
+
+class EpochState(keras.callbacks.Callback):
+    """Writes ``state.json`` (last finished epoch, best AP@0.5) after the epoch's checkpoint."""
+
+    def __init__(self, out: Path, validation: ValidationAP | None) -> None:
+        super().__init__()
+        self.out, self.validation = out, validation
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        best = self.validation.best if self.validation else None
+        (self.out / 'state.json').write_text(json.dumps({'epoch': epoch + 1, 'best_AP50': best}))
+
+
+# ----------------------------------------------------------------------------- plots
+def plot_history(out: Path, png: Path) -> Path:
+    """Training curves of run directory `out` (``history.csv`` losses, ``validation.csv``
+    AP per evaluated epoch) as a small PNG."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    with open(out / 'history.csv') as f:
+        rows = list(csv.DictReader(f))
+    val = []
+    if (out / 'validation.csv').exists():
+        with open(out / 'validation.csv') as f:
+            val = list(csv.DictReader(f))
+    ep = [int(r['epoch']) + 1 for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2), dpi=80)
+    for key, label in (('loss', 'total'), ('classes_loss', 'focal (class)'),
+                       ('boxes_loss', 'smooth L1 (box)')):
+        if rows and key in rows[0]:
+            a.plot(ep, [float(r[key]) for r in rows], label=label)
+    a.set_xlabel('epoch'), a.set_ylabel('training loss'), a.legend(), a.grid(alpha=.3)
+    for key in ('AP50', 'AP', 'AP75'):
+        b.plot([int(r['epoch']) for r in val], [float(r[key]) for r in val], 'o-', ms=3,
+               label={'AP50': 'AP@0.5', 'AP': 'AP@[.5:.95]', 'AP75': 'AP@0.75'}[key])
+    b.set_xlabel('epoch'), b.set_ylabel('validation'), b.set_ylim(0, 1), b.grid(alpha=.3)
+    if val:
+        b.legend()
+    fig.tight_layout()
+    fig.savefig(png)
+    plt.close(fig)
+    return png
+
+
+# ----------------------------------------------------------------------------- export
+def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = False,
+                   max_detections: int = 100, iou_threshold: float = 0.6,
+                   min_score: float = 0.01):
+    """A ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
+
+    uint8 ``[1, H, W, 3]`` (``[1, S, S, 3]`` with `fixed_size`) -> resize to ``S x S``,
+    the model (which normalises), box decoding, sigmoid, class-agnostic NMS
+    (``NonMaxSuppressionV5``, a TFLite builtin), padded to `max_detections`.
+    """
+    import tensorflow as tf
+
+    s = config.input_size
+    anchors = config.anchor_boxes()
+    shape = [1, s, s, 3] if fixed_size else [1, None, None, 3]
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8)])
+    @tf.autograph.experimental.do_not_convert  # straight-line TF ops: nothing to convert
+    def detect(image):
+        x = tf.image.resize(tf.cast(image, tf.float32), (s, s))
+        out = model(x, training=False)
+        boxes = tf.clip_by_value(decode_boxes(out['boxes'][0], anchors), 0.0, 1.0)
+        probs = tf.sigmoid(out['classes'][0])
+        scores = tf.reduce_max(probs, axis=1)
+        classes = tf.cast(tf.argmax(probs, axis=1), tf.float32) + 1.0
+        idx, sel_scores, valid = tf.raw_ops.NonMaxSuppressionV5(
+            boxes=boxes, scores=scores, max_output_size=max_detections,
+            iou_threshold=iou_threshold, score_threshold=min_score, soft_nms_sigma=0.0,
+            pad_to_max_output_size=True)
+        mask = tf.cast(tf.range(max_detections) < valid, tf.float32)
+        return {'detection_boxes': (tf.gather(boxes, idx) * mask[:, None])[None],
+                'detection_scores': (sel_scores * mask)[None],
+                'detection_classes': (tf.gather(classes, idx) * mask)[None],
+                'num_detections': tf.cast(valid, tf.float32)[None]}
+
+    return detect
+
+
+def export_model(model: keras.Model, config: SSDConfig, out: Path,
+                 calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
+                 keras_metrics: dict | None = None) -> dict:
+    """Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
+
+    Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
+    evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
+    ``(S, S, 3)``, ~100 training images) calibrate the int8 model. Returns the metrics dict.
+    """
+    if keras.backend.backend() != 'tensorflow':
+        raise RuntimeError(f'export needs the TensorFlow backend (KERAS_BACKEND=tensorflow), '
+                           f'this is {keras.backend.backend()}: train here, export there')
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_ros.label_map import write_label_map
+    from hand_tracker_training.evaluate import evaluate_detector
+    from hand_tracker_training.export import export_frozen_graph, export_tflite
+
+    out.mkdir(parents=True, exist_ok=True)
+    s = config.input_size
+    label_map = write_label_map(out / 'label_map.pbtxt', LABELS)
+    files = {}
+    print('exporting frozen graph ...', flush=True)
+    files['frozen_graph'] = export_frozen_graph(make_detect_fn(model, config),
+                                                out / 'frozen_inference_graph.pb')
+    fixed = make_detect_fn(model, config, fixed_size=True)
+    print('exporting float TFLite ...', flush=True)
+    files['tflite'] = export_tflite(fixed, out / 'model.tflite', s)
+    print(f'exporting int8 TFLite (calibrated on {len(calibration_images)} images) ...',
+          flush=True)
+    files['tflite_int8'] = export_tflite(fixed, out / 'model_int8.tflite', s,
+                                         representative_images=calibration_images)
+    metrics: dict = {'config': json.loads(config.to_json()),
+                     'files': {k: {'path': p.name, 'bytes': p.stat().st_size}
+                               for k, p in files.items()}}
+    if keras_metrics is not None:
+        metrics['keras'] = keras_metrics
+    for key, path in files.items():
+        if not eval_samples:
+            break
+        detector = load_detector(str(path), str(label_map))
+        m, _ = evaluate_detector(detector, eval_samples, progress=False)
+        metrics[key] = {k: v for k, v in m.items() if k != 'precision'}
+        print(f'{path.name}: AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
+              f'median latency {m["latency_ms_median"]:.1f} ms', flush=True)
+    (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
+    """`n` training images drawn with `seed`, stretched to ``size`` squared (RGB uint8, the
+    TFLite input), for int8 calibration."""
+    from hand_tracker_training.data import read_rgb
+
+    pick = np.random.default_rng(seed).permutation(len(samples))[:n]
+    return [to_network_input(read_rgb(samples[i].image_path), size).astype(np.uint8)
+            for i in pick]
+
+
+# ----------------------------------------------------------------------------- command
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='hand-tracker-train', description=__doc__.split('\n')[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    d = p.add_argument_group('data')
+    d.add_argument('--egohands', help='EgoHands root (with _LABELLED_SAMPLES/)')
+    d.add_argument('--train-videos', help='comma-separated EgoHands videos to train on '
+                   '(default: all)')
+    d.add_argument('--val-videos', help='comma-separated EgoHands videos to select on')
+    d.add_argument('--egohands-repeat', type=int, default=1,
+                   help='show each EgoHands training frame N times per epoch (oversampling)')
+    d.add_argument('--yolo', help='YOLO-format dataset root (train/, valid/, test/)')
+    d.add_argument('--yolo-splits', default='train', help='YOLO splits to train on')
+    d.add_argument('--yolo-val-splits', default='', help='YOLO splits to select on')
+    m = p.add_argument_group('model')
+    m.add_argument('--input-size', type=int, help='network input side (default 300; smoke 128)')
+    m.add_argument('--alpha', type=float, default=1.0, help='MobileNetV2 width multiplier')
+    m.add_argument('--init', default='auto',
+                   help="'imagenet' (Keras download), a MobileNetV2 .tflite, a .keras / "
+                        "run's .weights.h5 (fine-tuning), 'scratch', or 'auto' (imagenet, "
+                        f"else {SHARED_TFLITE})")
+    m.add_argument('--trainable-from', default='block_7_expand',
+                   help="with a pretrained --init, freeze the backbone layers before this one "
+                        "(block_7 starts the stride-16 part); '' trains everything")
+    t = p.add_argument_group('training')
+    t.add_argument('--epochs', type=int, help='default 60; smoke 2')
+    t.add_argument('--batch-size', type=int, help='default 16; smoke 4')
+    t.add_argument('--optimizer', choices=('adamw', 'sgd'), default='adamw',
+                   help='AdamW, or SGD with Nesterov momentum 0.9')
+    t.add_argument('--lr', type=float, default=1e-3,
+                   help='peak learning rate (linear warm-up, cosine decay)')
+    t.add_argument('--warmup-epochs', type=float, default=1.0)
+    t.add_argument('--weight-decay', type=float, default=1e-4, help='decoupled weight decay')
+    t.add_argument('--seed', type=int, default=0)
+    t.add_argument('--eval-every', type=int, default=2, help='validation AP every N epochs')
+    t.add_argument('--cache-side', type=int, default=640,
+                   help='images kept in memory downscaled to this longer side')
+    t.add_argument('--workers', type=int, default=1, help='PyDataset worker threads')
+    t.add_argument('--out', required=True, help='run directory')
+    t.add_argument('--resume', action='store_true', help='continue from OUT/last.keras')
+    t.add_argument('--no-export', action='store_true', help='skip the export at the end')
+    t.add_argument('--calibration-images', type=int, default=100)
+    t.add_argument('--smoke', action='store_true',
+                   help='CI smoke run: a few images, 2 epochs, 128 px input, full export')
+    t.add_argument('--smoke-images', type=int, default=8)
+    return p
+
+
+def _resolve_init(init: str, alpha: float) -> str:
+    """'auto' -> 'imagenet' when downloadable, else the shared TFLite (else an error)."""
+    if init != 'auto':
+        return init
+    return 'imagenet' if _imagenet_available(alpha) else str(SHARED_TFLITE)
+
+
+def _imagenet_available(alpha: float) -> bool:
+    try:
+        keras.applications.MobileNetV2(weights='imagenet', include_top=False, alpha=alpha,
+                                       input_shape=(224, 224, 3))
+        return True
+    except Exception as e:  # any download failure
+        print(f'Keras ImageNet weights not available ({type(e).__name__}); '
+              f'using {SHARED_TFLITE}', flush=True)
+        return False
+
+
+def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
+    cbs: list = []
+    if validation is not None:
+        cbs.append(validation)
+    cbs += [keras.callbacks.ModelCheckpoint(out / 'last.keras'),
+            keras.callbacks.CSVLogger(out / 'history.csv', append=args.resume),
+            EpochState(out, validation)]
+    if keras.backend.backend() == 'tensorflow' and importlib.util.find_spec('tensorboard'):
+        cbs.append(keras.callbacks.TensorBoard(out / 'tensorboard', write_graph=False,
+                                               update_freq='epoch'))
+    else:
+        print(f'no TensorBoard logs (they need the tensorboard package and the TensorFlow '
+              f'backend; this is {keras.backend.backend()}): history.csv only', flush=True)
+    return cbs
+
+
+def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]:
+    """The training part of ``hand-tracker-train``: returns (model with best weights, config,
+    training samples, validation samples)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    train_samples, val_samples = load_samples(args)
+    print(f'{len(train_samples)} training images ({sum(len(s.boxes) for s in train_samples)} '
+          f'hands), {len(val_samples)} validation images', flush=True)
+
+    if args.resume:
+        config = SSDConfig.from_json((out / 'config.json').read_text())
+        state = json.loads((out / 'state.json').read_text())
+        model = keras.saving.load_model(out / 'last.keras')
+        initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
+        print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
+    else:
+        config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
+        (out / 'config.json').write_text(config.to_json())
+        (out / 'args.json').write_text(json.dumps(vars(args), indent=1))
+        model = build_ssd(config)
+        init = _resolve_init(args.init, args.alpha)
+        try:
+            print('initialisation:', initialise(model, init, args.alpha), flush=True)
+        except PretrainedUnavailable as e:
+            raise SystemExit(str(e)) from e
+        if init != 'scratch' and args.trainable_from:
+            print(f'frozen: {freeze_before(model, args.trainable_from)} layers before '
+                  f'{args.trainable_from}', flush=True)
+        initial_epoch, best = 0, -1.0
+
+    anchors = config.anchor_boxes()
+    train_ds = SSDDataset(cache_images(train_samples, args.cache_side), anchors,
+                          config.input_size, args.batch_size, augment=True, seed=args.seed,
+                          workers=args.workers, use_multiprocessing=False)
+    train_ds.epoch = initial_epoch
+    steps = len(train_ds)
+    if not args.resume:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
+            warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
+        if args.optimizer == 'sgd':
+            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                             weight_decay=args.weight_decay, clipnorm=10.0)
+        else:
+            optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                               clipnorm=10.0)
+        model.compile(optimizer=optimizer,
+                      loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
+    validation = None
+    if val_samples:
+        val_images = [to_network_input(c.rgb, config.input_size)
+                      for c in cache_images(val_samples, args.cache_side)]
+        validation = ValidationAP(config, val_samples, val_images, out, args.eval_every,
+                                  args.epochs, best)
+    print(f'{steps} steps/epoch, epochs {initial_epoch + 1}..{args.epochs}, input '
+          f'{config.input_size}, alpha {config.alpha}, {model.count_params():,} parameters',
+          flush=True)
+    t0 = time.time()
+    model.fit(train_ds, epochs=args.epochs, initial_epoch=initial_epoch,
+              callbacks=_callbacks(args, out, validation),
+              verbose=1 if sys.stdout.isatty() else 2)
+    print(f'training took {(time.time() - t0) / 60:.1f} min', flush=True)
+    plot_history(out, out / 'training_curves.png')
+    if (out / 'best.weights.h5').exists():
+        model.load_weights(out / 'best.weights.h5')
+        print('best epoch:', (out / 'best.json').read_text(), flush=True)
+    return model, config, train_samples, val_samples
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``hand-tracker-train``: train, keep the best validation AP@0.5, export."""
+    args = _parser().parse_args(argv)
+    defaults = {'input_size': 300, 'epochs': 60, 'batch_size': 16}
+    if args.smoke:
+        defaults = {'input_size': 128, 'epochs': 2, 'batch_size': 4}
+        args.eval_every, args.calibration_images, args.warmup_epochs = 1, 4, 0.0
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    model, config, train_samples, val_samples = train(args)
+    if not args.no_export:
+        keras_metrics = None
+        if (Path(args.out) / 'best.json').exists():
+            keras_metrics = json.loads((Path(args.out) / 'best.json').read_text())
+        export_model(model, config, Path(args.out) / 'export',
+                     calibration_set(train_samples, args.calibration_images, args.seed,
+                                     config.input_size),
+                     val_samples, keras_metrics)
+    return 0
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    """``hand-tracker-export``: export a run's best (or given) weights, evaluated on --egohands."""
+    p = argparse.ArgumentParser(prog='hand-tracker-export',
+                                description='Export a trained hand detector (frozen graph, '
+                                            'TFLite float and int8) and evaluate the files.')
+    p.add_argument('--run', required=True, help='training run directory (config.json)')
+    p.add_argument('--weights', help='weights file (default: RUN/best.weights.h5)')
+    p.add_argument('--out', required=True, help='output directory')
+    p.add_argument('--egohands', help='EgoHands root for calibration / evaluation')
+    p.add_argument('--train-videos', help='videos of the calibration images')
+    p.add_argument('--egohands-repeat', type=int, default=1,
+                   help="as in training: the calibration images are drawn from the same list")
+    p.add_argument('--val-videos', help='videos to evaluate the exported files on')
+    p.add_argument('--yolo', help='YOLO dataset root (calibration images)')
+    p.add_argument('--calibration-images', type=int, default=100)
+    p.add_argument('--seed', type=int, default=0)
+    args = p.parse_args(argv)
+    run = Path(args.run)
+    config = SSDConfig.from_json((run / 'config.json').read_text())
+    model = build_ssd(config)
+    model.load_weights(args.weights or run / 'best.weights.h5')
+    ns = argparse.Namespace(egohands=args.egohands, train_videos=args.train_videos,
+                            val_videos=args.val_videos, egohands_repeat=args.egohands_repeat,
+                            yolo=args.yolo, yolo_splits='train', yolo_val_splits='',
+                            smoke=False)
+    train_samples, val_samples = load_samples(ns)
+    keras_metrics = json.loads((run / 'best.json').read_text()) if (
+        run / 'best.json').exists() else None
+    export_model(model, config, Path(args.out),
+                 calibration_set(train_samples, args.calibration_images, args.seed,
+                                 config.input_size),
+                 val_samples, keras_metrics)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
