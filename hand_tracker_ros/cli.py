@@ -58,6 +58,10 @@ def _run(args: argparse.Namespace) -> int:
         if args.fps is not None:
             cam_over.append(Parameter('fps', value=float(args.fps)))
         det_over = [Parameter('model_path', value=str(args.model))] if args.model else []
+        if not (str(args.source).isdigit() or str(args.source).startswith('/dev/video')):
+            # recorded input: let frames wait (up to 30) instead of dropping them, so a slow
+            # start or a busy machine does not cut frames out of the recording
+            det_over.append(Parameter('queue_size', value=30))
         if args.no_tracking:
             det_over.append(Parameter('track', value=False))
         try:

@@ -1,13 +1,14 @@
 """Newest-frame-wins inference pipeline, independent of rclpy.
 
 The subscription callback only calls :meth:`FramePipeline.submit` (O(1), never blocks on
-inference). ``workers`` threads take the newest waiting frame, run ``process`` (image conversion +
+inference). ``workers`` threads take the waiting frames in order, run ``process`` (image conversion +
 inference, which release the GIL inside OpenCV / TensorFlow / LiteRT), and hand the result to
 ``finish`` strictly in submission order, one call per processed frame, so tracking and the
 published stream stay in stamp order even with several workers.
 
-Frames that wait while a newer one arrives are dropped (``queue_size`` frames wait at most) and
-counted, so latency stays bounded when the input outruns the model.
+At most ``queue_size`` frames wait; when a new one arrives the oldest waiting frame is dropped and
+counted, so latency stays bounded when the input outruns the model (``queue_size`` 1: the newest
+frame wins).
 """
 from __future__ import annotations
 
@@ -164,15 +165,10 @@ class FramePipeline:
                     self._cv.wait()
                 if self._closed:
                     return
-                job = self._waiting.pop()  # newest first: the others are already stale
-                # Older frames still waiting would come out after a newer one: drop them.
-                stale = list(self._waiting)
-                self._waiting.clear()
-                self.stats.dropped_stale += len(stale)
+                # oldest waiting first: with queue_size 1 that is the newest frame, with more
+                # the queue is a bounded FIFO (submit drops its oldest entries)
+                job = self._waiting.popleft()
                 self._in_flight.append(job)
-            if self._on_drop is not None:
-                for s in stale:
-                    self._on_drop(s.item)
             t0 = time.monotonic()
             try:
                 job.result = self._process(job.item)

@@ -84,3 +84,14 @@ def test_errors_are_reported_counted_and_do_not_stop_the_pipeline():
 def test_invalid_configuration():
     with pytest.raises(ValueError, match='workers'):
         FramePipeline(lambda x: x, lambda i, r: None, workers=0)
+
+
+def test_deeper_queue_absorbs_a_burst_without_drops():
+    out = []
+    p = FramePipeline(lambda x: time.sleep(0.01), lambda i, r: out.append(i), workers=1,
+                      queue_size=10)
+    for i in range(8):  # a burst: 8 frames while the first is being processed
+        p.submit(i)
+    assert p.wait_idle()
+    p.close()
+    assert out == list(range(8)) and p.stats.dropped_stale == 0
