@@ -21,12 +21,10 @@ import threading
 import time
 from typing import Any, Optional
 
-import rclpy
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.node import Node
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
@@ -42,6 +40,7 @@ from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
 from .resources import default_model_path
+from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
 
 _SIDES = {'': TrackedHand.SIDE_UNKNOWN, 'own_left': TrackedHand.SIDE_OWN_LEFT,
@@ -346,20 +345,7 @@ class HandDetectorNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = HandDetectorNode()
-        executor = MultiThreadedExecutor(num_threads=4)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return spin_node(HandDetectorNode, args, num_threads=4)
 
 
 if __name__ == '__main__':

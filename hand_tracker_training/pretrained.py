@@ -62,7 +62,7 @@ def read_tflite_convolutions(path: str | Path) -> list[ConvWeights]:
         if op['op_name'] not in ('CONV_2D', 'DEPTHWISE_CONV_2D'):
             continue
         inp, w_idx, b_idx = (int(i) for i in op['inputs'][:3])
-        w_det, b_det = details[w_idx], details[b_idx]
+        w_det = details[w_idx]
         w_qp = w_det['quantization_parameters']
         w = _dequantize(interp.get_tensor(w_idx), w_qp, w_qp['quantized_dimension'])
         b_raw = interp.get_tensor(b_idx)
