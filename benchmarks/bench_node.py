@@ -59,8 +59,8 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
             stamps.append(t)
 
     sink.create_subscription(Detection2DArray, 'detections', on_dets, QoSProfile(depth=100))
-    executor = MultiThreadedExecutor(num_threads=4) if executor_kind == 'multi' \
-        else SingleThreadedExecutor()
+    executor = MultiThreadedExecutor(num_threads=int(executor_kind[5:] or 4)) \
+        if executor_kind.startswith('multi') else SingleThreadedExecutor()
     executor.add_node(node)
     sink_exec = SingleThreadedExecutor()
     sink_exec.add_node(sink)
@@ -125,7 +125,7 @@ def make_naive_node(model_path: str):
     return node, 'single'
 
 
-def make_hand_detector(model_path: str, workers: int, threads: int):
+def make_hand_detector(model_path: str, workers: int, threads: int, executor_kind: str):
     from rclpy.parameter import Parameter
 
     from hand_tracker_ros.detector_node import HandDetectorNode
@@ -142,7 +142,7 @@ def make_hand_detector(model_path: str, workers: int, threads: int):
         node.bench_tracker_ms.append((time.perf_counter() - t0) * 1e3)
         return r
     node._tracker.update = timed_tracker
-    return node, 'multi'
+    return node, executor_kind
 
 
 def random_weight_models(out_dir: Path) -> Path:
@@ -171,6 +171,9 @@ def main() -> int:
     ap.add_argument('--workers', type=int, default=1)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--no-baseline', action='store_true')
+    ap.add_argument('--executor', default='single',
+                    help="the node's executor: 'single' (what the executables use) or 'multiN' "
+                         "(rclpy MultiThreadedExecutor with N threads, e.g. multi4)")
     a = ap.parse_args()
     os.environ.update({k: v for k, v in _env().items() if k == 'FASTDDS_DEFAULT_PROFILES_FILE'})
     os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='bench_roslog_'))
@@ -189,8 +192,9 @@ def main() -> int:
                                      rate, a.duration, reliable_pub=True))
                 print(rows[-1], flush=True)
             for b in a.backends:
-                rows.append(run_case(f'hand_detector {b} ({a.workers} worker)',
-                                     lambda b=b: make_hand_detector(str(files[b]), a.workers, a.threads),
+                rows.append(run_case(f'hand_detector {b} ({a.executor}, {a.workers} worker)',
+                                     lambda b=b: make_hand_detector(str(files[b]), a.workers, a.threads,
+                                                                    a.executor),
                                      rate, a.duration, reliable_pub=False))
                 print(rows[-1], flush=True)
     finally:

@@ -98,7 +98,7 @@ class CameraNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(CameraNode, args, num_threads=2, startup_errors=(SourceError,))
+    return spin_node(CameraNode, args, startup_errors=(SourceError,))
 
 
 if __name__ == '__main__':

@@ -36,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     use_shm_profile()
     import cv2
     import rclpy
-    from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
     from rclpy.parameter import Parameter
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
@@ -101,7 +101,7 @@ def _run(args: argparse.Namespace) -> int:
                     writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
             monitor.create_subscription(Image, 'detections/image', on_vis, QoSProfile(depth=30))
-        executor = MultiThreadedExecutor(num_threads=4)
+        executor = SingleThreadedExecutor()  # see hand_tracker_ros/spin.py for why
         for n in nodes:
             executor.add_node(n)
         def spin_quietly() -> None:

@@ -23,7 +23,6 @@ from typing import Any, Optional
 
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -106,23 +105,20 @@ class HandDetectorNode(Node):
                                       on_error=self._on_error, name='hand_detector')
         # Sensor-data QoS (best effort, shallow) for the camera; overridable with the standard
         # qos_overrides.<topic>.subscription.* parameters.
-        # The image callback has a group of its own: parameter services (a model reload takes
-        # seconds) and the statistics timer never delay it on the multi-threaded executor.
+        # The image callback only queues the frame (inference runs in the pipeline's workers);
+        # a model reload (parameter service) pauses it for the reload's duration.
         qos_overrides = QoSOverridingOptions.with_default_policies()
-        image_group = MutuallyExclusiveCallbackGroup()
         if p('use_compressed'):
             self.sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_compressed,
-                qos_profile_sensor_data, qos_overriding_options=qos_overrides,
-                callback_group=image_group)
+                qos_profile_sensor_data, qos_overriding_options=qos_overrides)
         else:
             self.sub = self.create_subscription(
                 Image, 'image', self._on_image, qos_profile_sensor_data,
-                qos_overriding_options=qos_overrides, callback_group=image_group)
+                qos_overriding_options=qos_overrides)
         self._last_input = time.monotonic()
         self._warned_silent = False
-        self.stats_timer = self.create_timer(p('stats_period'), self._log_stats,
-                                             callback_group=MutuallyExclusiveCallbackGroup())
+        self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f'listening on {self.sub.topic_name} ({"CompressedImage" if p("use_compressed") else "Image"}), '
@@ -345,7 +341,7 @@ class HandDetectorNode(Node):
 
 
 def main(args=None) -> int:
-    return spin_node(HandDetectorNode, args, num_threads=4)
+    return spin_node(HandDetectorNode, args)
 
 
 if __name__ == '__main__':

@@ -1,14 +1,22 @@
-"""The `main()` of a node executable: init, spin on a MultiThreadedExecutor, clean shutdown."""
+"""The `main()` of a node executable: init, spin, clean shutdown.
+
+The nodes do their heavy work (capture, inference) in threads of their own, so the executor only
+dispatches light callbacks. It is a SingleThreadedExecutor because rclpy's (9.1, Kilted)
+MultiThreadedExecutor starved the inference thread: benchmarks/bench_node.py at 60 Hz input gave
+60.0 Hz out with the single-threaded one and, in repeated runs, 3.5-13 Hz out (p95 up to 1.6 s)
+with MultiThreadedExecutor(1, 2 or 4 threads) — its dispatch loop competes for the GIL.
+`bench_node.py --executor multi4` measures it again.
+"""
 from __future__ import annotations
 
 from typing import Callable
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 
-def spin_node(make_node: Callable[[], Node], args=None, num_threads: int = 4,
+def spin_node(make_node: Callable[[], Node], args=None,
               startup_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run the node `make_node()` until Ctrl-C / shutdown; 1 if it raised one of
     `startup_errors` while starting (it has logged why), else 0."""
@@ -16,7 +24,7 @@ def spin_node(make_node: Callable[[], Node], args=None, num_threads: int = 4,
     node = None
     try:
         node = make_node()
-        executor = MultiThreadedExecutor(num_threads=num_threads)
+        executor = SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()
     except startup_errors:

@@ -97,6 +97,14 @@ class Client:
         self.pub.publish(msg)
         return msg.header.stamp
 
+    def wait_for_log(self, proc, stamp, timeout=20.0) -> bool:
+        """Wait for the node's error line about the image with this stamp."""
+        needle = f'dropped image (stamp {stamp.sec}.{stamp.nanosec:09d}'
+        deadline = time.monotonic() + timeout
+        while needle not in proc.text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return needle in proc.text()
+
     def wait_for(self, stamp, timeout=20.0):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -245,10 +253,8 @@ def test_bad_input_is_logged_counted_and_node_keeps_answering(raw_node):
         # the worker is idle (the last good frame was answered), so the bad frame is processed,
         # not replaced; wait for its log line before the next frame
         bad_stamps.append(c.send(m))
-        deadline = time.monotonic() + 20
-        while needles[name] not in proc.text() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert needles[name] in proc.text(), f'no log line about the {name} image'
+        assert c.wait_for_log(proc, bad_stamps[-1]), f'no log line about the {name} image'
+        assert needles[name] in proc.text(), f'the log line does not say {needles[name]!r}'
         stamp = c.send(image_msg(bright_cell_frame(640, 480, CELLS)))
         assert c.wait_for(stamp) is not None, 'node still answers after bad input'
     assert proc.alive()
@@ -287,6 +293,7 @@ def test_compressed_input(fixture_models):
             np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(640, 480, CELLS).tolist())),
                                        atol=2.0)
         corrupt = c.send(CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage' * 10))
+        assert c.wait_for_log(proc, corrupt), proc.text()[-2000:]
         stamp = c.send(CompressedImage(format='jpeg', data=cv2.imencode('.jpg', rgb)[1].tobytes()))
         assert c.wait_for(stamp) is not None and c.wait_for(corrupt, 0.2) is None
         time.sleep(1.2)
@@ -328,7 +335,7 @@ def inprocess_node(fixture_models):
     node = HandDetectorNode(context=ctx, parameter_overrides=[
         Parameter('model_path', value=str(fixture_models['frozen_graph'])),
         Parameter('stats_period', value=1.0)])
-    ex = rclpy.executors.MultiThreadedExecutor(num_threads=4, context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)  # as the executables
     ex.add_node(node)
     import threading
     t = threading.Thread(target=ex.spin, daemon=True)
