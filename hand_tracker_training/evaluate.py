@@ -32,6 +32,7 @@ from pycocotools.cocoeval import COCOeval, Params
 from tqdm import tqdm
 
 from hand_tracker_ros.detections import Detections
+from hand_tracker_training.datasets.sources import add_source_options, has_sources, load_sources
 
 if TYPE_CHECKING:
     from hand_tracker_ros.backends import Detector
@@ -301,12 +302,10 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         description='COCO bbox evaluation of a hand detector (frozen graph .pb or .tflite) '
                     'through the backends of the ROS node.')
     parser.add_argument('--model', required=True, type=Path, help='.pb frozen graph or .tflite')
-    parser.add_argument('--egohands', type=Path, help='EgoHands root (holding _LABELLED_SAMPLES)')
-    parser.add_argument('--videos', help='comma-separated EgoHands videos (default: all)')
-    parser.add_argument('--yolo', type=Path, help='YOLO-format dataset root')
-    parser.add_argument('--yolo-splits', default='test',
-                        help='comma-separated YOLO splits (default: test; "" = all)')
-    parser.add_argument('--coco', type=Path, help='COCO annotation JSON')
+    add_source_options(parser)
+    parser.add_argument('--part', choices=('train', 'val', 'test'), default='test',
+                        help='the part of the sources to evaluate (default: test); sources given '
+                             'without a split (--videos, --split none) are always evaluated')
     parser.add_argument('--label-map', type=Path, help='label_map.pbtxt (default: beside model)')
     parser.add_argument('--min-score', type=float, default=0.0,
                         help='drop detections below this score before scoring (default 0.0)')
@@ -314,22 +313,15 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--json', required=True, type=Path, help='metrics JSON to write')
     parser.add_argument('--plots', type=Path, help='folder for pr_curve.png and failures/')
     args = parser.parse_args(argv)
-    if not (args.egohands or args.yolo or args.coco):
-        parser.error('give at least one of --egohands, --yolo, --coco')
-    if args.videos and not args.egohands:
-        parser.error('--videos needs --egohands')
+    if not has_sources(args):
+        parser.error('give at least one of --sources, --egohands, --yolo, --coco')
     return args
-
-
-def _split_list(text: Optional[str]) -> Optional[list[str]]:
-    return [v.strip() for v in text.split(',') if v.strip()] if text else None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
     args = _parse_args(argv)
     from hand_tracker_ros.backends import ModelLoadError, load_detector
-    from hand_tracker_training.datasets import load_coco, load_egohands, load_yolo
 
     try:
         detector = load_detector(str(args.model), str(args.label_map) if args.label_map else None,
@@ -338,13 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'hand-tracker-eval: {exc}', file=sys.stderr)
         return 2
     try:
-        samples = []
-        if args.egohands:
-            samples += load_egohands(args.egohands, videos=_split_list(args.videos))
-        if args.yolo:
-            samples += load_yolo(args.yolo, splits=_split_list(args.yolo_splits))
-        if args.coco:
-            samples += load_coco(args.coco)
+        samples = load_sources(args, (args.part, 'all'))
     except (OSError, ValueError) as exc:
         print(f'hand-tracker-eval: cannot read the data set: {exc}', file=sys.stderr)
         return 2
