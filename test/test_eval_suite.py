@@ -82,8 +82,8 @@ def test_a_users_coco_and_yolo_sets_drop_in(shared_data, model_dir, tmp_path):
 
 
 def test_threshold_falls_back_to_the_node_default(model_dir, tmp_path):
-    assert model_threshold(model_dir / 'model.tflite') == (0.3, str(model_dir /
-                                                                   'model_info.yaml'))
+    info = model_dir / 'model_info.yaml'
+    assert model_threshold(model_dir / 'model.tflite') == (0.3, str(info))
     assert model_threshold(MODEL) == (0.5, 'the node default')
 
 

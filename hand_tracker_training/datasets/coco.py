@@ -93,5 +93,3 @@ def write_coco(samples: Sequence[Sample], json_path: str | Path,
         'images': images, 'annotations': annotations,
         'categories': [{'id': 1, 'name': HAND, 'supercategory': HAND}]}), encoding='utf-8')
     return json_path
-
-

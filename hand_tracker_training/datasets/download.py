@@ -21,7 +21,6 @@ class DownloadError(OSError):
     """The data set could not be downloaded or its archive is not the expected one."""
 
 
-
 def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
     """Download `url` into `part`, resuming a partial file with an HTTP range request."""
     have = part.stat().st_size if part.is_file() else 0
@@ -113,5 +112,3 @@ def download_egohands(dest: str | Path, urls: Sequence[str] = (EGOHANDS_URL, EGO
     if root is None:
         raise DownloadError(f'{archive} holds no _LABELLED_SAMPLES folder: not EgoHands')
     return root
-
-

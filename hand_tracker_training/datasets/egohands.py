@@ -65,7 +65,6 @@ def partner_video(video: str) -> str:
     return '_'.join(parts[:2] + [parts[3], parts[2]])
 
 
-
 def egohands_samples_dir(root: str | Path) -> Path:
     """The ``_LABELLED_SAMPLES`` folder of an EgoHands root (``root`` itself when it holds the
     video folders). Raises FileNotFoundError when there is no video with a ``polygons.mat``."""
@@ -148,6 +147,5 @@ def load_egohands(root: str | Path, videos: Optional[Iterable[str]] = None,
                       leave=False):
         samples += _load_video(folder / video, dropped, EGOHANDS)
     warn_dropped('load_egohands: degenerate hand polygons (< 3 points or no area in the image)',
-                  dropped)
+                 dropped)
     return samples
-

@@ -94,5 +94,3 @@ def split_by_videos(samples: Sequence[Sample], train: Iterable[str] = (),
         raise ValueError(f'split_by_videos: no samples of video(s) {", ".join(missing)} '
                          f'(have: {", ".join(sorted(present))})')
     return {name: [s for s in samples if s.source in videos] for name, videos in sets.items()}
-
-

@@ -133,5 +133,3 @@ def write_previews(samples: Sequence[Sample], out_dir: str | Path, n: int = 6) -
             raise OSError(f'cannot write {path}')
         paths.append(path)
     return paths
-
-

@@ -54,7 +54,8 @@ def _yolo_boxes(label: Path, size: tuple[int, int], n_classes: Optional[int],
         try:
             cls, values = int(parts[0]), [float(v) for v in parts[1:]]
         except ValueError:
-            raise ValueError(f'{where}: expected "class cx cy w h" numbers, got {line!r}') from None
+            raise ValueError(f'{where}: expected "class cx cy w h" numbers, '
+                             f'got {line!r}') from None
         if n_classes is not None and not 0 <= cls < n_classes:
             raise ValueError(f'{where}: class {cls} not in data.yaml (0..{n_classes - 1})')
         if len(values) == 4:
@@ -67,7 +68,7 @@ def _yolo_boxes(label: Path, size: tuple[int, int], n_classes: Optional[int],
             raise ValueError(f'{where}: expected "class cx cy w h" or a polygon '
                              f'"class x1 y1 x2 y2 x3 y3 ...", got {len(parts)} values')
         box = clip_box(corners[0] * width, corners[1] * height, corners[2] * width,
-                        corners[3] * height, width, height)
+                       corners[3] * height, width, height)
         if box is None:
             dropped.append(where)
         else:
@@ -113,5 +114,3 @@ def load_yolo(root: str | Path, splits: Optional[Sequence[str]] = ('train',),
                                        size, root.name))
     warn_dropped('load_yolo: boxes without area in the image', dropped)
     return samples
-
-
