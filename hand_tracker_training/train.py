@@ -348,7 +348,7 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     else:
         config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
         (out / 'config.json').write_text(config.to_json())
-        (out / 'args.json').write_text(json.dumps(vars(args), indent=1))
+        (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=str))
         model = build_ssd(config)
         init = _resolve_init(args.init, args.alpha)
         try:
