@@ -24,7 +24,7 @@ setup(
             'hand-tracker-train = hand_tracker_training.train:main',
             'hand-tracker-dataset = hand_tracker_training.datasets:main',
             'hand-tracker-eval = hand_tracker_training.evaluate:main',
-            'hand-tracker-export = hand_tracker_training.train:export_main',
+            'hand-tracker-export = hand_tracker_training.export:main',
         ],
     },
 )

@@ -151,7 +151,7 @@ def random_weight_models(out_dir: Path) -> Path:
     import cv2
 
     from hand_tracker_training.model import SSDConfig, build_ssd
-    from hand_tracker_training.train import export_model
+    from hand_tracker_training.export import export_model
     config = SSDConfig(input_size=300)
     frames = sorted((REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES'
                      / 'CARDS_OFFICE_S_B').glob('*.jpg'))[:16]

@@ -28,8 +28,8 @@ import numpy as np
 
 from .detections import Detections
 from .label_map import read_label_map
+from .vocabulary import HAND_LABEL_MAP
 
-DEFAULT_LABELS = {1: 'hand'}
 LABEL_MAP_NAME = 'label_map.pbtxt'
 OD_API_OUTPUTS = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
 OD_API_INPUT = 'image_tensor'
@@ -307,7 +307,7 @@ _BACKENDS = {'.pb': FrozenGraphDetector, '.tflite': TFLiteDetector}
 def _labels_for(model_path: Path, label_map_path: str | Path | None) -> dict[int, str]:
     path = Path(label_map_path) if label_map_path else model_path.parent / LABEL_MAP_NAME
     if not label_map_path and not path.is_file():
-        return dict(DEFAULT_LABELS)
+        return dict(HAND_LABEL_MAP)
     try:
         return read_label_map(path)
     except (OSError, ValueError) as exc:

@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+from .vocabulary import IMAGE_SUFFIXES, is_image_file
 
 
 class SourceError(RuntimeError):
@@ -29,7 +29,7 @@ class FrameSource:
         path = Path(self.source)
         if path.is_dir():
             self.kind = 'images'
-            self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self._files = sorted(p for p in path.iterdir() if is_image_file(p.name))
             if not self._files:
                 raise SourceError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
         elif self.source.isdigit() or self.source.startswith('/dev/video'):

@@ -57,7 +57,7 @@ class Gesture(enum.IntEnum):
 
 
 @dataclass
-class GestureEvent:
+class RecognisedGesture:
     """One recognised gesture (maps onto ``GestureEvent.msg``).
 
     hand_id:    id of the track that made it.
@@ -128,7 +128,7 @@ class _Samples:
     s: np.ndarray
 
 
-class _Hand:
+class _GestureHistory:
     """Trajectory and arming state of one hand."""
 
     def __init__(self) -> None:
@@ -176,7 +176,7 @@ class GestureRecognizer:
 
     def __init__(self, params: Optional[GestureParams] = None) -> None:
         self.params = params if params is not None else GestureParams()
-        self._hands: dict[int, _Hand] = {}
+        self._hands: dict[int, _GestureHistory] = {}
         self._stamp: Optional[float] = None
 
     def reset(self) -> None:
@@ -185,7 +185,7 @@ class GestureRecognizer:
         self._stamp = None
 
     def update(self, tracks: Sequence[Track], stamp: float,
-               image_size: tuple[int, int]) -> list[GestureEvent]:
+               image_size: tuple[int, int]) -> list[RecognisedGesture]:
         """Feed the tracks of the image at `stamp` (s) of size `image_size` = (width, height).
 
         Returns the gestures completed in this frame (usually none). Raises ValueError for a
@@ -208,7 +208,7 @@ class GestureRecognizer:
         for track in tracks:
             if track.state != TrackState.CONFIRMED:
                 continue
-            hand = self._hands.setdefault(track.id, _Hand())
+            hand = self._hands.setdefault(track.id, _GestureHistory())
             x0, y0, x1, y1 = (float(v) for v in track.box)
             size = math.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0))
             hand.samples.append((stamp, (x0 + x1) / 2, (y0 + y1) / 2, size))
@@ -218,15 +218,15 @@ class GestureRecognizer:
                 events.append(event)
         return events
 
-    def _trim(self, hand: _Hand, stamp: float) -> None:
+    def _trim(self, hand: _GestureHistory, stamp: float) -> None:
         """Drop samples no check can look at any more (keep one at or before the horizon)."""
         p = self.params
         horizon = stamp - max(p.swipe_time, p.push_time, p.wave_time, p.hold_time, p.rearm_time)
         while len(hand.samples) > 1 and hand.samples[1][0] <= horizon:
             hand.samples.popleft()
 
-    def _recognise(self, hand_id: int, hand: _Hand, stamp: float,
-                   diagonal: float) -> Optional[GestureEvent]:
+    def _recognise(self, hand_id: int, hand: _GestureHistory, stamp: float,
+                   diagonal: float) -> Optional[RecognisedGesture]:
         p = self.params
         if not hand.motion_armed:
             # Re-arm once still; the trajectory restarts at the still period.
@@ -240,10 +240,10 @@ class GestureRecognizer:
             if found is not None:
                 gesture, confidence, start = found
                 hand.motion_armed = False
-                return GestureEvent(hand_id, gesture, confidence, start, stamp)
+                return RecognisedGesture(hand_id, gesture, confidence, start, stamp)
         return self._hold(hand_id, hand, stamp)
 
-    def _swipe(self, hand: _Hand, stamp: float,
+    def _swipe(self, hand: _GestureHistory, stamp: float,
                diagonal: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.swipe_time)
@@ -262,7 +262,7 @@ class GestureRecognizer:
                    (Gesture.SWIPE_DOWN if positive else Gesture.SWIPE_UP))
         return gesture, _confidence(major[i] / diagonal, p.swipe_distance), float(w.t[i])
 
-    def _push_pull(self, hand: _Hand, stamp: float) -> Optional[tuple[Gesture, float, float]]:
+    def _push_pull(self, hand: _GestureHistory, stamp: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.push_time)
         t, s = w.t, w.s
@@ -278,7 +278,7 @@ class GestureRecognizer:
         gesture = Gesture.PUSH if sign > 0 else Gesture.PULL
         return gesture, _confidence(abs(log_ratio[i]), threshold), float(t[i])
 
-    def _wave(self, hand: _Hand, stamp: float) -> Optional[tuple[Gesture, float, float]]:
+    def _wave(self, hand: _GestureHistory, stamp: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.wave_time)
         t, x = w.t, w.xy[:, 0]
@@ -312,7 +312,7 @@ class GestureRecognizer:
             return None
         return Gesture.WAVE, _confidence(min(strokes), amplitude), float(start)
 
-    def _hold(self, hand_id: int, hand: _Hand, stamp: float) -> Optional[GestureEvent]:
+    def _hold(self, hand_id: int, hand: _GestureHistory, stamp: float) -> Optional[RecognisedGesture]:
         p = self.params
         size = hand.samples[-1][3]
         here = np.array(hand.samples[-1][1:3])
@@ -328,4 +328,4 @@ class GestureRecognizer:
         hand.hold_anchor = w.xy.mean(axis=0)
         # 0.5 when the deviation is just still_radius, 1 when at most half of it.
         confidence = _confidence(p.still_radius / max(deviation, 1e-9), 1.0)
-        return GestureEvent(hand_id, Gesture.HOLD, confidence, float(w.t[0]), stamp)
+        return RecognisedGesture(hand_id, Gesture.HOLD, confidence, float(w.t[0]), stamp)

@@ -1,8 +1,10 @@
 """Where the package's installed files are: share dir (colcon) or the source tree (pip -e)."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+from typing import Mapping, Optional
 
 PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -32,9 +34,39 @@ def default_model_path() -> Path:
 
 
 def default_params_file() -> Path:
+    """The shipped parameter file of camera and hand_detector (``config/hand_tracker.yaml``)."""
     return share_dir() / 'config' / 'hand_tracker.yaml'
 
 
 def fastdds_profile() -> Path:
     """Fast DDS profile with a 16 MiB shared-memory segment (images need it, see README)."""
     return share_dir() / 'config' / 'fastdds_shm.xml'
+
+
+#: The variables naming a Fast DDS XML profile: 3.x (Kilted, the PyPI wheels) reads the first,
+#: 2.x (Humble, Jazzy) the second.
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
+def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The variable to set to :func:`fastdds_profile`, or None when the user chose a profile.
+
+    `environ` defaults to ``os.environ``; ``ROS_DISTRO`` humble or jazzy means Fast DDS 2.x.
+    """
+    env = os.environ if environ is None else environ
+    if any(name in env for name in PROFILE_VARIABLES):
+        return None
+    return PROFILE_VARIABLES[1] if env.get('ROS_DISTRO') in ('humble', 'jazzy') \
+        else PROFILE_VARIABLES[0]
+
+
+def use_shm_profile() -> Optional[str]:
+    """Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
+
+    Returns the variable set, or None (a profile was chosen, or the file is missing).
+    """
+    variable = fastdds_profile_variable()
+    if variable is None or not fastdds_profile().is_file():
+        return None
+    os.environ[variable] = str(fastdds_profile())
+    return variable

@@ -31,7 +31,10 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval, Params
 from tqdm import tqdm
 
+from hand_tracker_ros.annotate import draw_box, draw_label
 from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training.cli_args import split_list
 
 if TYPE_CHECKING:
     from hand_tracker_ros.backends import Detector
@@ -174,19 +177,6 @@ def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
     return png
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of [x_min, y_min, x_max, y_max] boxes."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 4)
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy COCO-style matching of one image: detections in descending score order each take
@@ -195,7 +185,7 @@ def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
     Returns ``(det_is_tp (D,) bool, gt_is_found (G,) bool)``.
     """
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    ious = box_iou(det.boxes, gt_boxes)
+    ious = pairwise_iou(det.boxes, gt_boxes)
     det_tp = np.zeros(len(det), bool)
     gt_found = np.zeros(len(gt_boxes), bool)
     if not len(gt_boxes):
@@ -211,16 +201,8 @@ def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
 def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
               text: str = '') -> None:
     """Draw `box` on the RGB `img` in place, with `text` on a label of the same colour."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    thickness = max(2, img.shape[1] // 400)
-    cv2.rectangle(img, (x0, y0), (x1, y1), colour, thickness)
-    if text:
-        scale = max(0.5, img.shape[1] / 1600)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y0 - 4 if y0 - th - base - 4 >= 0 else y0 + th + 4
-        cv2.rectangle(img, (x0, ty - th - 2), (x0 + tw + 4, ty + base), colour, cv2.FILLED)
-        cv2.putText(img, text, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+    draw_box(img, box, colour, max(2, img.shape[1] // 400), text,
+             font_scale=max(0.5, img.shape[1] / 1600), line_type=cv2.LINE_8)
 
 
 def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detections],
@@ -260,9 +242,7 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
         banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
                   f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
                   f'(score >= {min_score:g}, IoU >= {iou:g})')
-        cv2.rectangle(img, (0, 0), (img.shape[1], 28), (30, 30, 30), cv2.FILLED)
-        cv2.putText(img, banner, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        draw_label(img, banner, 0, 28, (30, 30, 30), 0.6, 1)
         stem = f'{Path(sample.image_path).parent.name}_{Path(sample.image_path).stem}'
         path = out_dir / f'{rank:02d}_{errors}err_{stem}.png'
         if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
@@ -321,10 +301,6 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     return args
 
 
-def _split_list(text: Optional[str]) -> Optional[list[str]]:
-    return [v.strip() for v in text.split(',') if v.strip()] if text else None
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
     args = _parse_args(argv)
@@ -340,9 +316,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         samples = []
         if args.egohands:
-            samples += load_egohands(args.egohands, videos=_split_list(args.videos))
+            samples += load_egohands(args.egohands, videos=split_list(args.videos))
         if args.yolo:
-            samples += load_yolo(args.yolo, splits=_split_list(args.yolo_splits))
+            samples += load_yolo(args.yolo, splits=split_list(args.yolo_splits))
         if args.coco:
             samples += load_coco(args.coco)
     except (OSError, ValueError) as exc:

@@ -29,10 +29,8 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from hand_tracker_training.datasets import HAND, Sample
-
-#: The label map of the hand detector.
-HAND_LABEL_MAP: dict[int, str] = {1: HAND}
+from hand_tracker_ros.vocabulary import HAND, HAND_LABEL_MAP
+from hand_tracker_training.datasets import Sample
 
 _STRING_KEYS = ('image/format', 'image/filename', 'image/source_id', 'image/key/sha256')
 _BOX_KEYS = ('image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',

@@ -13,8 +13,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 
-
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+from hand_tracker_ros.resources import fastdds_profile_variable
 
 
 def generate_launch_description():
@@ -47,10 +46,9 @@ def generate_launch_description():
              condition=IfCondition(LaunchConfiguration('rviz'))),
     ])
     # Images need a large shared-memory segment with Fast DDS; keep the user's own profile if set.
-    # Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...
     env = []
-    if not any(v in os.environ for v in PROFILE_VARIABLES):
-        var = PROFILE_VARIABLES[1] if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy') \
-            else PROFILE_VARIABLES[0]
-        env.append(SetEnvironmentVariable(var, os.path.join(share, 'config', 'fastdds_shm.xml')))
+    variable = fastdds_profile_variable()
+    if variable is not None:
+        env.append(SetEnvironmentVariable(variable,
+                                          os.path.join(share, 'config', 'fastdds_shm.xml')))
     return LaunchDescription(args + env + [nodes])

@@ -10,7 +10,7 @@ import scipy.io
 
 from hand_tracker_ros.annotate import RecentGestures, draw_annotations, track_colour
 from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.gestures import Gesture, GestureEvent
+from hand_tracker_ros.gestures import Gesture, RecognisedGesture
 from hand_tracker_ros.tracking import HandTracker, TrackState
 
 VIDEO = 'CARDS_LIVINGROOM_B_T'
@@ -60,7 +60,7 @@ def near_boxes_mask(shape, boxes, margin: int, text_width: int) -> np.ndarray:
 def test_draws_only_near_the_hands_and_leaves_the_input_alone(scene):
     rgb, dets, tracks = scene
     before = rgb.copy()
-    events = [GestureEvent(tracks[0].id, Gesture.SWIPE_LEFT, 0.8, 0.0, 0.1)]
+    events = [RecognisedGesture(tracks[0].id, Gesture.SWIPE_LEFT, 0.8, 0.0, 0.1)]
     out = draw_annotations(rgb, detections=dets, tracks=tracks, gestures=events,
                            labels={1: 'hand'})
     assert np.array_equal(rgb, before)                    # input untouched
@@ -82,7 +82,7 @@ def test_draws_only_near_the_hands_and_leaves_the_input_alone(scene):
 
 def test_status_text_and_gesture_without_a_track_go_top_left(scene):
     rgb, _, _ = scene
-    out = draw_annotations(rgb, gestures=[GestureEvent(99, Gesture.WAVE, 0.9, 0.0, 1.0)],
+    out = draw_annotations(rgb, gestures=[RecognisedGesture(99, Gesture.WAVE, 0.9, 0.0, 1.0)],
                            status='12.5 fps, 2 hands')
     changed = np.any(out != rgb, axis=2)
     ys, xs = np.nonzero(changed)
@@ -122,11 +122,11 @@ def test_read_only_input_and_bad_input(scene):
 
 def test_recent_gestures_keep_the_last_one_per_hand_for_a_while():
     recent = RecentGestures(keep_s=1.0)
-    swipe = GestureEvent(1, Gesture.SWIPE_LEFT, 0.8, 0.5, 1.0)
+    swipe = RecognisedGesture(1, Gesture.SWIPE_LEFT, 0.8, 0.5, 1.0)
     assert recent.update([swipe], 1.0) == [swipe]
     assert recent.update([], 1.9) == [swipe]
-    hold = GestureEvent(2, Gesture.HOLD, 0.7, 0.9, 1.95)
-    push = GestureEvent(1, Gesture.PUSH, 0.9, 1.8, 1.95)
+    hold = RecognisedGesture(2, Gesture.HOLD, 0.7, 0.9, 1.95)
+    push = RecognisedGesture(1, Gesture.PUSH, 0.9, 1.8, 1.95)
     assert recent.update([hold, push], 1.95) == [push, hold]   # newer one replaces, by hand id
     assert recent.update([], 3.0) == []
     assert recent.update([swipe], 1.0) == [swipe]

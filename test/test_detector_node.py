@@ -352,7 +352,7 @@ def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_nod
     """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted,
     every received frame is accounted for, latency stays bounded."""
     node = inprocess_node
-    node._detector.detect  # the model is loaded
+    assert node.detector is not None  # the model is loaded
     pub = subprocess.run(
         [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '120',
          '--duration', '4', '--width', '1280', '--height', '720'],
@@ -380,7 +380,7 @@ def test_runtime_parameters_validated(inprocess_node):
     assert not ro.successful
     bad_model = node.set_parameters([Parameter('model_path', value='/nonexistent/x.tflite')])[0]
     assert not bad_model.successful and '/nonexistent/x.tflite' in bad_model.reason
-    assert node._detector is not None, 'the old model keeps running'
+    assert node.detector is not None, 'the old model keeps running'
     bad_tracker = node.set_parameters([Parameter('tracker.max_tracks', value=0)])[0]
     assert not bad_tracker.successful
 

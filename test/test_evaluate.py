@@ -19,7 +19,8 @@ import pytest
 from hand_tracker_ros.detections import Detections
 from fixture_models import bright_cell_frame, expected_boxes
 from hand_tracker_training.datasets import Sample, load_egohands, write_coco
-from hand_tracker_training.evaluate import (MISSED_COLOUR, TP_COLOUR, box_iou, coco_metrics,
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training.evaluate import (MISSED_COLOUR, TP_COLOUR, coco_metrics,
                                             format_table, main, match_detections,
                                             plot_pr_curve, write_failure_cases)
 
@@ -158,9 +159,9 @@ def test_pycocotools_is_silent_unless_verbose(samples, capsys):
     assert 'Average Precision' in capsys.readouterr().out
 
 
-def test_box_iou_and_greedy_matching():
+def test_pairwise_iou_and_greedy_matching():
     # [0,0,10,10] vs [5,0,15,10]: intersection 5x10 = 50, union 100 + 100 - 50 = 150 -> 1/3
-    assert box_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(1 / 3)
+    assert pairwise_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(1 / 3)
     gt = np.array([[0, 0, 10, 10], [100, 100, 120, 120]], np.float32)
     # the 0.9 box overlaps GT 0 with IoU 1/3 (< 0.5): FP; the 0.8 box equals GT 0: TP;
     # the 0.7 box duplicates GT 0, already taken: FP; GT 1 is missed

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.gestures import Gesture, GestureEvent, GestureParams, GestureRecognizer
+from hand_tracker_ros.gestures import Gesture, RecognisedGesture, GestureParams, GestureRecognizer
 from hand_tracker_ros.tracking import HandTracker, Track, TrackState
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
@@ -42,7 +42,7 @@ def trajectory(keys: list[tuple[float, float, float, float]], fps: float = FPS,
 
 def feed(samples: np.ndarray, recognizer: GestureRecognizer | None = None,
          image_size: tuple[int, int] = IMAGE, scale: float = 1.0,
-         state: TrackState = TrackState.CONFIRMED) -> list[GestureEvent]:
+         state: TrackState = TrackState.CONFIRMED) -> list[RecognisedGesture]:
     """Run one hand's samples through a recognizer (positions and sizes times `scale`)."""
     recognizer = recognizer or GestureRecognizer()
     events = []
@@ -52,7 +52,7 @@ def feed(samples: np.ndarray, recognizer: GestureRecognizer | None = None,
     return events
 
 
-def kinds(events: list[GestureEvent]) -> list[Gesture]:
+def kinds(events: list[RecognisedGesture]) -> list[Gesture]:
     return [e.gesture for e in events]
 
 
@@ -60,7 +60,7 @@ def test_gesture_constants_match_msg():
     text = (MSG_DIR / 'GestureEvent.msg').read_text()
     constants = {m[1]: int(m[2]) for m in re.finditer(r'^uint8 ([A-Z_]+)=(\d+)', text, re.M)}
     assert {g.name: int(g) for g in Gesture} == constants
-    ev = GestureEvent(3, 2, 0.7, 1.0, 1.5)
+    ev = RecognisedGesture(3, 2, 0.7, 1.0, 1.5)
     assert ev.gesture is Gesture.SWIPE_RIGHT and ev.name == 'swipe_right'
 
 

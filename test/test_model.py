@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_training import box_coding
 from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
 from hand_tracker_training.augment import SSDAugmenter, crop, hflip
-from hand_tracker_training.data import normalised_boxes, read_rgb
+from hand_tracker_training.input_pipeline import normalised_boxes, read_rgb
 
 WEIGHTS_TFLITE = ('mobilenet_v2_1.0_224_imagenet_int8.tflite')
 
@@ -83,7 +84,7 @@ def test_matching_gives_every_ground_truth_an_anchor(ego_samples):
         m = box_coding.match(gt, anchors)
         assert set(range(len(gt))) <= set(m[m >= 0].tolist())
         # a positive anchor overlaps its box at 0.5 IoU unless it is that box's forced best
-        ious = box_coding.iou(gt, box_coding.anchors_to_corners(anchors))
+        ious = pairwise_iou(gt, box_coding.anchors_to_corners(anchors))
         forced = set(ious.argmax(axis=1).tolist())
         for a in np.flatnonzero(m >= 0):
             assert a in forced or ious[m[a], a] >= 0.5

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.tracking import (SIDES, HandTracker, Track, TrackerParams, TrackState,
-                                       iou)
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_ros.tracking import (TRACK_SIDES, HandTracker, Track, TrackerParams,
+                                       TrackState)
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
 
@@ -90,7 +91,7 @@ def test_states_and_sides_match_tracked_hand_msg():
     assert {s.name: int(s) for s in TrackState} == _msg_constants('TrackedHand.msg', 'STATE_')
     sides = _msg_constants('TrackedHand.msg', 'SIDE_')
     assert {name.lower() if name != 'UNKNOWN' else '': v for name, v in sides.items()} == \
-        {s: i for i, s in enumerate(SIDES)}
+        {s: i for i, s in enumerate(TRACK_SIDES)}
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -101,7 +102,7 @@ def test_two_crossing_hands_keep_their_ids(occlude_back_hand):
     for k in range(n):
         truth = {1: box(100 + 9 * k, 200 + 0.5 * k, 64, 72),      # left to right, down
                  2: box(640 - 9 * k, 230 - 0.5 * k, 60, 68)}      # right to left, up
-        overlap = max(overlap, float(iou(np.array(truth[1]), np.array([truth[2]]))[0]))
+        overlap = max(overlap, float(pairwise_iou(truth[1], truth[2])[0, 0]))
         if occlude_back_hand and 28 <= k < 33:                    # passes behind hand 1
             del truth[2]
         frames.append(perfect(k / fps, truth))
@@ -183,7 +184,7 @@ def test_fast_swipe_of_a_small_box_keeps_its_id(fps, peak):
     x = 40 + np.cumsum(profile * peak * size / fps)
     frames = [perfect(tk, {1: box(xk, 240 + 30 * np.sin(3 * tk), size, size)})
               for tk, xk in zip(t, x)]
-    ious = [float(iou(np.array(a.truth[1]), np.array([b.truth[1]]))[0])
+    ious = [float(pairwise_iou(a.truth[1], b.truth[1])[0, 0])
             for a, b in zip(frames, frames[1:])]
     assert sum(v == 0.0 for v in ious) >= 3                   # no overlap frame to frame
     r = run(frames)

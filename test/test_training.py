@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from hand_tracker_training.data import SSDDataset, cache_images, read_rgb, to_network_input
+from hand_tracker_training.input_pipeline import SSDDataset, cache_images, read_rgb, to_network_input
 
 SIZE = 128
 
@@ -56,10 +56,10 @@ def test_loss_decreases_on_real_frames(trained):
 
 def _assert_same_detections(ref, got, k: int = 10) -> None:
     """The `k` best Keras detections are in `got` (IoU > 0.9, score within 0.02)."""
-    from hand_tracker_training.box_coding import iou
+    from hand_tracker_ros.geometry import pairwise_iou
     assert len(ref) > 0 and len(got) > 0
     top = ref.boxes[:k]
-    overlaps = iou(top, got.boxes)
+    overlaps = pairwise_iou(top, got.boxes)
     for i in range(len(top)):
         j = overlaps[i].argmax()
         assert overlaps[i, j] > 0.9, (i, top[i], got.boxes[j])
@@ -72,7 +72,7 @@ def test_export_gives_the_keras_detections(trained, frames, tmp_path):
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_training.export import export_frozen_graph, export_tflite
     from hand_tracker_training.model import predict_detections
-    from hand_tracker_training.train import make_detect_fn
+    from hand_tracker_training.export import make_detect_fn
 
     model, config, _, _ = trained
     sample = frames[1][0]
