@@ -16,6 +16,7 @@ from .detections import Detections
 from .gestures import RecognisedGesture
 from .tracking import Track, TrackState
 
+
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _DETECTION_COLOUR = (235, 235, 235)
 _TEXT_DARK = (0, 0, 0)
@@ -48,7 +49,8 @@ class RecentGestures:
         """
         for ev in events:
             self._last[ev.hand_id] = ev
-        self._last = {i: ev for i, ev in self._last.items() if 0.0 <= stamp - ev.end <= self.keep_s}
+        self._last = {i: ev for i, ev in self._last.items()
+                      if 0.0 <= stamp - ev.end <= self.keep_s}
         return [self._last[i] for i in sorted(self._last)]
 
 
@@ -81,7 +83,7 @@ def draw_box(img: np.ndarray, box, colour: tuple[int, int, int], thickness: int,
     x0, y0, x1, y1 = (int(round(float(v))) for v in box)
     cv2.rectangle(img, (x0, y0), (x1, y1), colour, thickness, line_type)
     if text:
-        drawdraw_label(img, text, x0, y0, colour, font_scale, font_thickness)
+        draw_label(img, text, x0, y0, colour, font_scale, font_thickness)
     return x0, y0, x1, y1
 
 
@@ -114,7 +116,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
     """
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f'draw_annotations: expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
+        raise ValueError(
+            f'draw_annotations: expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}')
     img = np.array(rgb, copy=True, order='C')
     scale = max(min(img.shape[:2]) / 480.0, 0.5)
     thick = max(1, int(round(2 * scale)))
@@ -151,7 +154,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
         text = f'{ev.name} ({ev.confidence:.2f})'
         if ev.hand_id in boxes_by_id:
             x0, _, _, y1 = boxes_by_id[ev.hand_id]
-            draw_label(img, text, x0, y1 + line_h, track_colour(ev.hand_id), font_scale, font_thick)
+            draw_label(img, text, x0, y1 + line_h, track_colour(ev.hand_id), font_scale,
+                       font_thick)
         else:
             draw_label(img, f'#{ev.hand_id} {text}', 0, y_text, track_colour(ev.hand_id),
                        font_scale, font_thick)

@@ -18,10 +18,10 @@ Every loading problem raises :class:`ModelLoadError` naming the file and what is
 """
 from __future__ import annotations
 
-import re
-import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
+import re
+import threading
 
 import cv2
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from .detections import Detections
 from .label_map import read_label_map
 from .vocabulary import HAND_LABEL_MAP
+
 
 LABEL_MAP_NAME = 'label_map.pbtxt'
 OD_API_OUTPUTS = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')

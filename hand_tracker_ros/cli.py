@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 from typing import Optional
 
 from .resources import default_params_file, use_shm_profile

@@ -21,26 +21,26 @@ import threading
 import time
 from typing import Any, Optional
 
+from hand_tracker.msg import GestureEvent, TrackedHandArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from hand_tracker.msg import GestureEvent, TrackedHandArray
-
 from . import image_conversion as ic
 from . import messages
-from .annotate import RecentGestures, draw_annotations
-from .backends import Detector, ModelLoadError, load_detector
+from .annotate import draw_annotations, RecentGestures
+from .backends import Detector, load_detector, ModelLoadError
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
 from .resources import default_model_path
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
+
 
 def _float_range(lo: float, hi: float) -> list:
     return [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
@@ -104,7 +104,8 @@ class HandDetectorNode(Node):
         self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
-            f'listening on {self.sub.topic_name} ({"CompressedImage" if p("use_compressed") else "Image"}), '
+            f'listening on {self.sub.topic_name} '
+            f'({"CompressedImage" if p("use_compressed") else "Image"}), '
             f'model {self.detector.model_path if self.detector else "NONE"}, '
             f'{p("num_workers")} worker(s), tracking {"on" if self._tracking else "off"}')
 
@@ -117,7 +118,8 @@ class HandDetectorNode(Node):
         declare('model_path', '', 'TFLite (.tflite) or TF OD API frozen graph (.pb); empty = the '
                 'shipped model. Setting it at run time loads the new model (rejected if invalid)')
         declare('label_map_path', '', 'label_map.pbtxt; empty = the one beside the model')
-        declare('score_threshold', 0.5, 'minimum detection score', floating_point_range=_float_range(0.0, 1.0))
+        declare('score_threshold', 0.5, 'minimum detection score',
+                floating_point_range=_float_range(0.0, 1.0))
         declare('max_detections', 10, 'maximum hands per image', integer_range=_int_range(1, 100))
         declare('num_workers', 1, 'inference threads (frames processed in parallel)',
                 read_only=True, integer_range=_int_range(1, 8))
@@ -125,9 +127,11 @@ class HandDetectorNode(Node):
                 read_only=True, integer_range=_int_range(1, 64))
         declare('queue_size', 1, 'frames waiting for a worker; older ones are dropped (counted)',
                 read_only=True, integer_range=_int_range(1, 30))
-        declare('use_compressed', False, 'subscribe image/compressed (CompressedImage) instead of image',
+        declare('use_compressed', False,
+                'subscribe image/compressed (CompressedImage) instead of image',
                 read_only=True)
-        declare('track', True, 'run the tracker and gesture recognizer, publish hands and gestures',
+        declare('track', True,
+                'run the tracker and gesture recognizer, publish hands and gestures',
                 read_only=True)
         declare('stats_period', 5.0, 'seconds between statistics log lines', read_only=True,
                 floating_point_range=_float_range(0.1, 3600.0))

@@ -1,8 +1,8 @@
 """Frames from a V4L2/USB webcam, a video file or a folder of images (no rclpy)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
+import time
 from typing import Optional
 
 import cv2
@@ -35,11 +35,13 @@ class FrameSource:
         elif self.source.isdigit() or self.source.startswith('/dev/video'):
             self.kind = 'camera'
             dev = int(self.source) if self.source.isdigit() else self.source
-            self._cap = cv2.VideoCapture(dev, cv2.CAP_V4L2) if isinstance(dev, str) else cv2.VideoCapture(dev)
+            self._cap = cv2.VideoCapture(dev, cv2.CAP_V4L2) if isinstance(dev, str) \
+                else cv2.VideoCapture(dev)
             if not self._cap.isOpened():
                 raise SourceError(
                     f'cannot open camera {self.source!r} (no such device, busy, or no permission: '
-                    f'check `ls /dev/video*` and the video group). To run on recorded data instead, '
+                    f'check `ls /dev/video*` and the video group). To run on recorded data '
+                    f'instead, '
                     f'pass a video file or a folder of images as the source, e.g. '
                     f'source:=/path/to/video.mp4 or --source /path/to/frames/')
             if width and height:

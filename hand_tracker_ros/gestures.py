@@ -32,15 +32,15 @@ restarted simulation) forgets all state, as :meth:`GestureRecognizer.reset`.
 """
 from __future__ import annotations
 
-import enum
-import math
 from collections import deque
 from dataclasses import dataclass, field
+import enum
+import math
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .tracking import Track, TrackState, param_field, validate_params
+from .tracking import param_field, Track, TrackState, validate_params
 
 
 class Gesture(enum.IntEnum):
@@ -262,7 +262,8 @@ class GestureRecognizer:
                    (Gesture.SWIPE_DOWN if positive else Gesture.SWIPE_UP))
         return gesture, _confidence(major[i] / diagonal, p.swipe_distance), float(w.t[i])
 
-    def _push_pull(self, hand: _GestureHistory, stamp: float) -> Optional[tuple[Gesture, float, float]]:
+    def _push_pull(self, hand: _GestureHistory,
+                   stamp: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.push_time)
         t, s = w.t, w.s
@@ -312,7 +313,8 @@ class GestureRecognizer:
             return None
         return Gesture.WAVE, _confidence(min(strokes), amplitude), float(start)
 
-    def _hold(self, hand_id: int, hand: _GestureHistory, stamp: float) -> Optional[RecognisedGesture]:
+    def _hold(self, hand_id: int, hand: _GestureHistory,
+              stamp: float) -> Optional[RecognisedGesture]:
         p = self.params
         size = hand.samples[-1][3]
         here = np.array(hand.samples[-1][1:3])

@@ -13,12 +13,13 @@ cv_bridge uses, and compressed images are decoded with ``cv2.imdecode``.
 from __future__ import annotations
 
 import array
-import operator
 from dataclasses import dataclass
+import operator
 from typing import Optional, Union
 
 import cv2
 import numpy as np
+
 
 #: Largest image (width * height) accepted by default: a guard against corrupt headers.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -118,7 +119,8 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     layout = _LAYOUTS.get(encoding.strip().lower())
     if layout is None:
         raise ImageConversionError(
-            f'unsupported image encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+            f'unsupported image encoding {encoding!r}; supported: '
+            f'{", ".join(SUPPORTED_ENCODINGS)}')
     height = _as_int(height, 'height', encoding)
     width = _as_int(width, 'width', encoding)
     step = _as_int(step, 'step', encoding)
@@ -136,8 +138,8 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     row_bytes = width * layout.bytes_per_pixel
     if step < row_bytes:
         raise ImageConversionError(
-            f'step too small: {width}x{height} {encoding} needs at least {row_bytes} bytes per row '
-            f'({layout.bytes_per_pixel} per pixel), got step {step}')
+            f'step too small: {width}x{height} {encoding} needs at least {row_bytes} bytes per '
+            f'row ({layout.bytes_per_pixel} per pixel), got step {step}')
     buf = _as_bytes(data, f'{width}x{height} {encoding} image')
     needed = step * height
     if buf.size < needed:
@@ -204,8 +206,8 @@ def compressed_to_rgb(format: str, data: BytesLike, *,
     height, width = rgb.shape[:2]
     if width * height > max_pixels:
         raise ImageConversionError(
-            f'image too large: {width}x{height} ({format!r}) is {width * height} pixels, more than '
-            f'max_pixels={max_pixels}')
+            f'image too large: {width}x{height} ({format!r}) is {width * height} pixels, more '
+            f'than max_pixels={max_pixels}')
     return rgb
 
 

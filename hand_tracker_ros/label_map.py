@@ -11,10 +11,10 @@ fields this package does not use (``keypoints``, ``frequency``, ...) are skipped
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from numbers import Integral
 from pathlib import Path
+import re
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image
-from vision_msgs.msg import (BoundingBox2D, Detection2D, Detection2DArray,
-                             ObjectHypothesisWithPose)
-
 from hand_tracker.msg import GestureEvent, TrackedHand, TrackedHandArray
+import numpy as np
+from sensor_msgs.msg import Image
+from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, ObjectHypothesisWithPose
 
 from .detections import Detections
 from .gestures import RecognisedGesture
 from .image_conversion import rgb_to_image_fields
-from .tracking import TRACK_SIDES, Track, TrackState
+from .tracking import Track, TRACK_SIDES, TrackState
+
 
 #: ``TrackedHand.state`` of each track state.
 TRACK_STATE_CONSTANTS = {TrackState.TENTATIVE: TrackedHand.STATE_TENTATIVE,

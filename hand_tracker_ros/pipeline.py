@@ -1,9 +1,9 @@
 """Newest-frame-wins inference pipeline, independent of rclpy.
 
 The subscription callback only calls :meth:`FramePipeline.submit` (O(1), never blocks on
-inference). ``workers`` threads take the waiting frames in order, run ``process`` (image conversion +
-inference, which release the GIL inside OpenCV / TensorFlow / LiteRT), and hand the result to
-``finish`` strictly in submission order, one call per processed frame, so tracking and the
+inference). ``workers`` threads take the waiting frames in order, run ``process`` (image
+conversion + inference, which release the GIL inside OpenCV / TensorFlow / LiteRT), and hand
+the result to ``finish`` strictly in submission order, one call per processed frame, so tracking and the
 published stream stay in stamp order even with several workers.
 
 At most ``queue_size`` frames wait; when a new one arrives the oldest waiting frame is dropped and
@@ -13,9 +13,9 @@ frame wins).
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass, field
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Optional
 
 import numpy as np

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+import sys
 from typing import Mapping, Optional
+
 
 PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]

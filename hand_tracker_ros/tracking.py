@@ -49,10 +49,10 @@ the tracker starts afresh from that stamp (ids keep counting).
 """
 from __future__ import annotations
 
-import enum
-import math
 from collections import Counter
 from dataclasses import dataclass, field, fields
+import enum
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -61,6 +61,7 @@ from scipy.optimize import linear_sum_assignment
 from .detections import Detections
 from .geometry import cxcywh_to_xyxy, pairwise_iou, xyxy_to_cxcywh
 from .vocabulary import SIDES, UNKNOWN_SIDE
+
 
 #: The side labels a detection may carry: unknown, then :data:`~.vocabulary.SIDES`; the same
 #: order as ``TrackedHand.SIDE_*``.
@@ -161,8 +162,10 @@ class Track:
     age:       seconds since the track was born (image stamps).
     hits:      frames in which a detection was matched to the track.
     state:     TENTATIVE, CONFIRMED (matched in this frame) or LOST.
-    side:      one of TRACK_SIDES: the most frequent side label of its matched detections, '' if none.
-    history:   float32 (K, 2) filtered centres of the last K <= history_length frames, oldest first.
+    side:      one of TRACK_SIDES: the most frequent side label of its matched detections, ''
+               if none.
+    history:   float32 (K, 2) filtered centres of the last K <= history_length frames, oldest
+               first.
     det_index: index in this frame's Detections of the detection matched to the track, or None.
     """
 
@@ -237,7 +240,7 @@ class _TrackFilter:
         self.x[2:4] = np.maximum(self.x[2:4], _MIN_SIDE)
         IKH = np.eye(8) - K @ _H
         R = (params.measurement_noise * self.size) ** 2 * np.eye(4)
-        self.P = IKH @ self.P @ IKH.T + K @ R @ K.T           # Joseph form: stays positive definite
+        self.P = IKH @ self.P @ IKH.T + K @ R @ K.T    # Joseph form: stays positive definite
 
     # --------------------------------------------------------------- association
     def costs(self, Z: np.ndarray, boxes: np.ndarray, params: TrackerParams) -> np.ndarray:
@@ -378,5 +381,5 @@ class HandTracker:
             if is_new:
                 i = int(keep[k])
                 self._hands.append(_TrackFilter(self._next_id, Z[k], float(detections.scores[i]),
-                                         sides[i], i, stamp, self.params))
+                                                sides[i], i, stamp, self.params))
                 self._next_id += 1

@@ -5,6 +5,7 @@ evaluation all import these instead of spelling them again.
 """
 from __future__ import annotations
 
+
 #: The one class of every box.
 HAND = 'hand'
 

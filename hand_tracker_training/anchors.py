@@ -8,8 +8,8 @@ cell (row-major) then by box kind, which is the order of the flattened predictio
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 

@@ -80,7 +80,6 @@ class SSDAugmenter:
     ``max_attempts``); hands with less than ``min_visible`` of their area left are dropped.
     """
 
-
     expand_probability: float = 0.3
     max_expand: float = 2.0
     crop_probability: float = 0.7

@@ -7,9 +7,9 @@ the Faster R-CNN box coder of the OD API: ``[ty, tx, th, tw]`` with scale factor
 """
 from __future__ import annotations
 
+from hand_tracker_ros.geometry import pairwise_iou
 import numpy as np
 
-from hand_tracker_ros.geometry import pairwise_iou
 
 SCALE_FACTORS: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
 _EPS = 1e-8

@@ -20,21 +20,21 @@ import argparse
 import contextlib
 import io
 import json
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import cv2
+from hand_tracker_ros.annotate import draw_box, draw_label
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training.cli_args import split_list
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval, Params
 from tqdm import tqdm
 
-from hand_tracker_ros.annotate import draw_box, draw_label
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.geometry import pairwise_iou
-from hand_tracker_training.cli_args import split_list
 
 if TYPE_CHECKING:
     from hand_tracker_ros.backends import Detector
@@ -91,7 +91,8 @@ def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
     undefined. pycocotools prints only when `verbose`.
     """
     if len(samples) != len(predictions):
-        raise ValueError(f'coco_metrics: {len(samples)} samples but {len(predictions)} predictions')
+        raise ValueError(
+            f'coco_metrics: {len(samples)} samples but {len(predictions)} predictions')
     images, gts, dts = [], [], []
     for image_id, (sample, det) in enumerate(zip(samples, predictions), start=1):
         images.append({'id': image_id, 'width': int(sample.width), 'height': int(sample.height),
@@ -304,7 +305,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
     args = _parse_args(argv)
-    from hand_tracker_ros.backends import ModelLoadError, load_detector
+    from hand_tracker_ros.backends import load_detector, ModelLoadError
     from hand_tracker_training.datasets import load_coco, load_egohands, load_yolo
 
     try:

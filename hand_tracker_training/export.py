@@ -19,22 +19,22 @@ The detection function is generic: anything returning that dict (the SSD of
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterable, Sequence
 import json
+from pathlib import Path
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-
-import keras
-import numpy as np
-import tensorflow as tf
 
 from hand_tracker_ros.label_map import write_label_map
 from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
 from hand_tracker_training.cli_args import split_list
 from hand_tracker_training.input_pipeline import read_rgb, to_network_input
-from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes
+from hand_tracker_training.model import build_ssd, decode_boxes, SSDConfig
+import keras
+import numpy as np
+import tensorflow as tf
+
 
 INPUT_NAME = 'image_tensor'
 OUTPUT_NAMES = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
@@ -56,8 +56,7 @@ def _frozen_function(detect_fn: Callable, shape: list[int | None]
                      ) -> tuple[tf.types.experimental.ConcreteFunction, list[str]]:
     """(frozen concrete function image_tensor (uint8 `shape`) -> flat OD API outputs, the
     output keys in the order of its outputs). Variables become constants."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec(shape, tf.uint8, name=INPUT_NAME)
     concrete = tf.function(lambda image_tensor: _od_api_outputs(detect_fn, image_tensor)) \

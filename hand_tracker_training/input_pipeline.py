@@ -7,17 +7,16 @@ then every batch is augmented (:mod:`hand_tracker_training.augment`), stretched 
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+import math
 
 import cv2
+from hand_tracker_training.augment import SSDAugmenter
+from hand_tracker_training.box_coding import encode_targets
 import keras
 import numpy as np
 from tqdm import tqdm
-
-from hand_tracker_training.augment import SSDAugmenter
-from hand_tracker_training.box_coding import encode_targets
 
 
 @dataclass

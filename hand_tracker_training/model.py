@@ -13,19 +13,19 @@ prediction heads (depthwise 3x3 + 1x1 conv, or a plain 3x3 conv) on every level.
 """
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+import json
+import math
 
 import cv2
-import keras
-import numpy as np
-from keras import layers, ops
-
 from hand_tracker_ros.detections import Detections
 from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from hand_tracker_training.box_coding import SCALE_FACTORS, decode
+from hand_tracker_training.box_coding import decode, SCALE_FACTORS
+import keras
+from keras import layers, ops
+import numpy as np
+
 
 #: Backbone layers used as SSD feature maps (Keras MobileNetV2 names), finest first.
 BACKBONE_FEATURES = ('block_13_expand_relu', 'out_relu')

@@ -12,9 +12,9 @@ Three sources, tried by :func:`initialise`:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+import re
 
 import keras
 import numpy as np
@@ -173,7 +173,7 @@ def load_checkpoint(model: keras.Model, path: str | Path) -> int:
     if path.suffix == '.keras':
         src = keras.saving.load_model(path, compile=False)
     elif path.name.endswith('.weights.h5'):
-        from hand_tracker_training.model import SSDConfig, build_ssd
+        from hand_tracker_training.model import build_ssd, SSDConfig
         cfg_path = path.parent / 'config.json'
         if not cfg_path.exists():
             raise FileNotFoundError(f'{path}: .weights.h5 needs its config.json beside it')

@@ -17,20 +17,20 @@ The label map is written with :func:`hand_tracker_ros.label_map.write_label_map`
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 import glob
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
-import numpy as np
-import tensorflow as tf
-from PIL import Image
-from tqdm import tqdm
-
 from hand_tracker_ros.vocabulary import HAND, HAND_LABEL_MAP
 from hand_tracker_training.datasets import Sample
+import numpy as np
+from PIL import Image
+import tensorflow as tf
+from tqdm import tqdm
+
 
 _STRING_KEYS = ('image/format', 'image/filename', 'image/source_id', 'image/key/sha256')
 _BOX_KEYS = ('image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',

@@ -27,28 +27,26 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import csv
 import importlib.util
 import json
+from pathlib import Path
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
+from hand_tracker_training.cli_args import split_list
+from hand_tracker_training.input_pipeline import cache_images, SSDDataset, to_network_input
+from hand_tracker_training.losses import BoxLoss, FocalLoss
+from hand_tracker_training.model import build_ssd, predict_detections, SSDConfig
+from hand_tracker_training.pretrained import freeze_before, initialise, PretrainedUnavailable
 import keras
 import numpy as np
 
-from hand_tracker_training.cli_args import split_list
-from hand_tracker_training.input_pipeline import SSDDataset, cache_images, to_network_input
-from hand_tracker_training.losses import BoxLoss, FocalLoss
-from hand_tracker_training.model import SSDConfig, build_ssd, predict_detections
-from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
 
 #: The ImageNet MobileNetV2 TFLite of the shared weights folder (``--init auto`` falls back to it).
 SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
                  / 'mobilenet_v2_1.0_224_imagenet_int8.tflite')
-
-
 
 
 # ----------------------------------------------------------------------------- data

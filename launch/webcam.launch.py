@@ -6,6 +6,7 @@
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from hand_tracker_ros.resources import fastdds_profile_variable
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
 from launch.conditions import IfCondition
@@ -13,21 +14,24 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 
-from hand_tracker_ros.resources import fastdds_profile_variable
-
 
 def generate_launch_description():
     share = get_package_share_directory('hand_tracker')
     args = [
-        DeclareLaunchArgument('device', default_value='0',
-                              description='camera index, /dev/videoN, a video file or an image folder'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='model file (.tflite or OD API frozen .pb); empty = shipped model'),
-        DeclareLaunchArgument('namespace', default_value='', description='namespace of all nodes and topics'),
+        DeclareLaunchArgument(
+            'device', default_value='0',
+            description='camera index, /dev/videoN, a video file or an image folder'),
+        DeclareLaunchArgument(
+            'model', default_value='',
+            description='model file (.tflite or OD API frozen .pb); empty = shipped model'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='namespace of all nodes and topics'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
-        DeclareLaunchArgument('loop', default_value='false', description='loop a video file or folder'),
-        DeclareLaunchArgument('params_file', default_value=os.path.join(share, 'config', 'hand_tracker.yaml'),
-                              description='parameters of camera and hand_detector'),
+        DeclareLaunchArgument('loop', default_value='false',
+                              description='loop a video file or folder'),
+        DeclareLaunchArgument(
+            'params_file', default_value=os.path.join(share, 'config', 'hand_tracker.yaml'),
+            description='parameters of camera and hand_detector'),
     ]
     params = LaunchConfiguration('params_file')
     nodes = GroupAction([

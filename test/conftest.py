@@ -1,10 +1,11 @@
 """Shared test set-up: quiet, isolated ROS/TF state and the real data in ../shared/data."""
 import os
+from pathlib import Path
 import random
 import tempfile
-from pathlib import Path
 
 import pytest
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'

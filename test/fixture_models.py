@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 GRID = 10           # cells per side
 MODEL_SIZE = 300    # the model's internal (and TFLite input) resolution
 MAX_DETECTIONS = 10

@@ -4,17 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+from hand_tracker_ros.annotate import draw_annotations, RecentGestures, track_colour
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.gestures import Gesture, RecognisedGesture
+from hand_tracker_ros.tracking import HandTracker, TrackState
+from hand_tracker_ros.vocabulary import SIDES  # polygons.mat field order
 import numpy as np
 import pytest
 import scipy.io
 
-from hand_tracker_ros.annotate import RecentGestures, draw_annotations, track_colour
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.gestures import Gesture, RecognisedGesture
-from hand_tracker_ros.tracking import HandTracker, TrackState
 
 VIDEO = 'CARDS_LIVINGROOM_B_T'
-SIDES = ('own_left', 'own_right', 'other_left', 'other_right')   # polygons.mat field order
 
 
 def load_frame(egohands_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -131,3 +131,41 @@ def test_recent_gestures_keep_the_last_one_per_hand_for_a_while():
     assert recent.update([], 3.0) == []
     assert recent.update([swipe], 1.0) == [swipe]
     assert recent.update([], 0.5) == []                          # time went back: cleared
+
+
+def test_lost_tracks_are_faint_thin_and_unlabelled(egohands_dir):
+    """A hand that vanishes from the detections (its track LOST, the box only predicted) is
+    drawn as a thin faint outline without label or trail; the hand still seen keeps its full
+    box and label."""
+    rgb, boxes, sides = load_frame(egohands_dir)
+    tracker = HandTracker()
+    for k in range(4):
+        dets = Detections(boxes, np.linspace(0.95, 0.8, len(boxes)), np.ones(len(boxes)))
+        tracker.update(dets, k / 30, sides)
+    seen = Detections(boxes[1:], np.full(len(boxes) - 1, 0.9), np.ones(len(boxes) - 1))
+    tracks = tracker.update(seen, 4 / 30, sides[1:])
+    lost = [t for t in tracks if t.state == TrackState.LOST]
+    kept = [t for t in tracks if t.state == TrackState.CONFIRMED]
+    assert len(lost) == 1 and kept
+    out = draw_annotations(rgb, tracks=tracks)
+    changed = np.any(out != rgb, axis=2)
+    x0, y0, x1, y1 = np.round(lost[0].box).astype(int)
+    others = near_boxes_mask(rgb.shape, [t.box for t in kept], margin=60, text_width=300)
+    around = near_boxes_mask(rgb.shape, [lost[0].box], margin=3, text_width=0) & ~others
+    inside = near_boxes_mask(rgb.shape, [[x0 + 3, y0 + 3, x1 - 3, y1 - 3]], 0, 0)
+    label = np.zeros_like(changed)
+    label[max(y0 - 40, 0):max(y0 - 3, 0), x0:x0 + 200] = True
+    assert changed[around & ~inside].sum() > 0.8 * 2 * ((x1 - x0) + (y1 - y0)), 'outline drawn'
+    assert not changed[inside & ~others].any(), 'no trail, no label inside the box'
+    assert not changed[label & ~others].any(), 'no label above the box'
+    ring = around & ~inside
+    width = changed[ring].sum() / (2 * ((x1 - x0) + (y1 - y0)))
+    assert width < 2.5, f'thin: {width:.1f} px'
+    colour = np.array(track_colour(lost[0].id), float)
+    full = np.abs(colour - rgb[ring].astype(float)).sum(axis=1)
+    drawn = np.abs(out[ring].astype(float) - rgb[ring].astype(float)).sum(axis=1)
+    assert np.median(drawn[changed[ring]] / np.maximum(full[changed[ring]], 1)) < 0.6, 'faint'
+    for t in kept:                                    # seen hands: full, labelled boxes
+        kx0, ky0, kx1, ky1 = np.round(t.box).astype(int)
+        edge = np.all(out[ky0 + 5:ky1 - 5, kx0] == track_colour(t.id), axis=1)
+        assert edge.mean() > 0.8, 'full colour'

@@ -6,21 +6,21 @@ painted, so boxes in the pixels of any frame size can be checked to the pixel.
 """
 from __future__ import annotations
 
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import cv2
+from fixture_models import (bright_cell_frame, cell_means, expected_boxes, GRID,
+                            make_bright_cell_model, MODEL_SIZE)
+from hand_tracker_ros.backends import (Detector, FrozenGraphDetector, load_detector,
+                                       ModelLoadError, TFLiteDetector)
+from hand_tracker_ros.label_map import read_label_map, write_label_map
 import numpy as np
 import pytest
 
-from fixture_models import (GRID, MODEL_SIZE, bright_cell_frame, cell_means, expected_boxes,
-                            make_bright_cell_model)
-from hand_tracker_ros.backends import (Detector, FrozenGraphDetector, ModelLoadError,
-                                       TFLiteDetector, load_detector)
-from hand_tracker_ros.label_map import read_label_map, write_label_map
 
 KINDS = ('frozen_graph', 'tflite', 'tflite_int8')
 SIZES = ((640, 480), (1280, 720), (300, 300))
@@ -115,8 +115,8 @@ def test_at_most_max_detections(detectors, kind):
 def raw_output_models(tmp_path_factory) -> list:
     """Models whose raw outputs are unsorted, reach outside the image, have a class 2 and a
     padding entry (the best score) past num_detections."""
-    import tensorflow as tf
     from hand_tracker_training.export import export_frozen_graph, export_tflite
+    import tensorflow as tf
 
     def detect(image):
         zero = 0.0 * tf.reduce_mean(tf.cast(image, tf.float32))
@@ -309,7 +309,7 @@ def test_label_map_od_api_syntax(tmp_path):
 
 @pytest.mark.parametrize('text,message', [
     ("item { id: 1 name: 'hand' }\nitem { id: 2 name: 'x'\n", 'line 2, column 20: '
-                                                             'not a valid label map: Expected'),
+     'not a valid label map: Expected'),
     ("item { id: 1 name: 'hand' }\nitem { id: two name: 'x' }\n", 'line 2, column 12'),
     ("item { id: 1 name: 'hand' }\nitem { name: 'x' }\n", 'item 2 (x) needs an id >= 1'),
     ("item { id: 0 name: 'background' }\n", 'item 1 (background) needs an id >= 1'),

@@ -7,26 +7,27 @@ PUZZLE_LIVINGROOM_T_B 354); the Roboflow set has 587 train / 167 valid / 85 test
 """
 from __future__ import annotations
 
+from collections import Counter
 import hashlib
 import json
 import math
+from pathlib import Path
 import warnings
 import zipfile
-from collections import Counter
-from pathlib import Path
 
 import cv2
+from hand_tracker_ros.label_map import read_label_map
+from hand_tracker_training.datasets import (dataset_stats, DatasetWarning, DEFAULT_SPLIT,
+                                            download_egohands, DownloadError, EGOHANDS_ACTIVITIES,
+                                            EGOHANDS_LOCATIONS, EGOHANDS_VIDEOS, load_coco,
+                                            load_egohands, load_yolo, main, partner_video,
+                                            plot_stats, Sample, SHIPPED_SPLIT, SIDE_COLOURS, SIDES,
+                                            split_by_videos, write_coco, write_previews)
+from hand_tracker_training.tfrecord import read_tfrecord
 import numpy as np
 import pytest
 import scipy.io
 
-from hand_tracker_ros.label_map import read_label_map
-from hand_tracker_training.datasets import (
-    DEFAULT_SPLIT, EGOHANDS_ACTIVITIES, EGOHANDS_LOCATIONS, EGOHANDS_VIDEOS, SHIPPED_SPLIT,
-    SIDE_COLOURS, SIDES, DatasetWarning, DownloadError, Sample, dataset_stats, download_egohands,
-    load_coco, load_egohands, load_yolo, main, partner_video, plot_stats, split_by_videos,
-    write_coco, write_previews)
-from hand_tracker_training.tfrecord import read_tfrecord
 
 HANDS_PER_VIDEO = {'CARDS_LIVINGROOM_B_T': 297, 'CARDS_OFFICE_S_B': 262,
                    'PUZZLE_LIVINGROOM_T_B': 354}
@@ -221,7 +222,8 @@ def test_yolo_counts_and_box_conversion(roboflow_dir):
     stem = 'IMG-20230312-WA0065_jpg.rf.465771d5e2525d1245add62b20dac28e'
     line = (roboflow_dir / 'train' / 'labels' / f'{stem}.txt').read_text().strip()
     assert line == '1 0.47544642857142855 0.5691964285714286 0.6941964285714286 0.6607142857142857'
-    # cx - w/2 = 0.128348..., cy - h/2 = 0.238839..., cx + w/2 = 0.822544..., cy + h/2 = 0.899553...
+    # cx - w/2 = 0.128348..., cy - h/2 = 0.238839..., cx + w/2 = 0.822544...,
+    # cy + h/2 = 0.899553...
     sample = next(s for s in samples if Path(s.image_path).stem == stem)
     np.testing.assert_allclose(sample.boxes, [[28.75, 53.5, 184.25, 201.5]], atol=1e-4)
 

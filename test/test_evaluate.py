@@ -13,16 +13,16 @@ import json
 import re
 
 import cv2
+from fixture_models import bright_cell_frame, expected_boxes
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training.datasets import load_egohands, Sample, write_coco
+from hand_tracker_training.evaluate import (coco_metrics, format_table, main, match_detections,
+                                            MISSED_COLOUR, plot_pr_curve, TP_COLOUR,
+                                            write_failure_cases)
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from fixture_models import bright_cell_frame, expected_boxes
-from hand_tracker_training.datasets import Sample, load_egohands, write_coco
-from hand_tracker_ros.geometry import pairwise_iou
-from hand_tracker_training.evaluate import (MISSED_COLOUR, TP_COLOUR, coco_metrics,
-                                            format_table, main, match_detections,
-                                            plot_pr_curve, write_failure_cases)
 
 VIDEO = 'CARDS_OFFICE_S_B'
 ONE = pytest.approx(1.0, abs=1e-9)

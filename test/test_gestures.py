@@ -1,15 +1,15 @@
 """GestureRecognizer on generated hand trajectories with known gestures."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
+import re
 
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.gestures import Gesture, GestureParams, GestureRecognizer, RecognisedGesture
+from hand_tracker_ros.tracking import HandTracker, Track, TrackState
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.gestures import Gesture, RecognisedGesture, GestureParams, GestureRecognizer
-from hand_tracker_ros.tracking import HandTracker, Track, TrackState
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
 IMAGE = (640, 480)            # diagonal 800 px
@@ -47,8 +47,8 @@ def feed(samples: np.ndarray, recognizer: GestureRecognizer | None = None,
     recognizer = recognizer or GestureRecognizer()
     events = []
     for t, cx, cy, size in samples:
-        events += recognizer.update([make_track(cx * scale, cy * scale, size * scale, state=state)],
-                                    t, image_size)
+        track = make_track(cx * scale, cy * scale, size * scale, state=state)
+        events += recognizer.update([track], t, image_size)
     return events
 
 

@@ -2,13 +2,13 @@
 import array
 
 import cv2
+from hand_tracker_ros.image_conversion import (compressed_to_rgb, image_to_rgb,
+                                               ImageConversionError, OUTPUT_ENCODINGS,
+                                               rgb_to_image_fields, SUPPORTED_ENCODINGS)
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from hand_tracker_ros.image_conversion import (
-    OUTPUT_ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
-    image_to_rgb, rgb_to_image_fields)
 
 FRAME = '_LABELLED_SAMPLES/CARDS_OFFICE_S_B/frame_0008.jpg'
 
@@ -160,7 +160,8 @@ def test_numpy_data_is_not_copied(rgb):
     data = np.ascontiguousarray(rgb)
     assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, data), data)
     arr = array.array('B', rgb.tobytes())
-    assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, arr), np.frombuffer(arr, np.uint8))
+    assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, arr),
+                            np.frombuffer(arr, np.uint8))
 
 
 def test_encoding_names_ignore_case_and_spaces(rgb):

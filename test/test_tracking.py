@@ -1,18 +1,17 @@
 """HandTracker on generated sequences with known truth, scored with motmetrics."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+import re
 
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_ros.tracking import HandTracker, Track, TRACK_SIDES, TrackerParams, TrackState
 import motmetrics as mm
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.geometry import pairwise_iou
-from hand_tracker_ros.tracking import (TRACK_SIDES, HandTracker, Track, TrackerParams,
-                                       TrackState)
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
 
@@ -53,7 +52,7 @@ class Result:
 
 
 def run(frames: list[Frame], params: TrackerParams | None = None) -> Result:
-    """Track `frames`; score the CONFIRMED tracks against the truth (IoU >= 0.5) with motmetrics."""
+    """Track `frames`; score the CONFIRMED tracks against the truth (IoU >= 0.5), motmetrics."""
     tracker = HandTracker(params or TrackerParams())
     acc = mm.MOTAccumulator(auto_id=True)
     outputs = []
@@ -143,7 +142,7 @@ def test_a_new_hand_far_from_a_lost_one_gets_a_new_id():
     # A hand appears 4 box sizes from where the lost one is predicted: not the same hand.
     tracks = tracker.update(Detections([box(280 + 200, 240, 50, 50)], [0.9], [1]), 16 / 30)
     assert {(t.id, t.state) for t in tracks} == {(first[0].id, TrackState.LOST),
-                                                  (first[0].id + 1, TrackState.TENTATIVE)}
+                                                 (first[0].id + 1, TrackState.TENTATIVE)}
 
 
 def test_lost_track_is_deleted_after_max_age_and_ids_are_not_reused():

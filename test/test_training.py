@@ -6,9 +6,10 @@ from __future__ import annotations
 import csv
 import json
 
+from hand_tracker_training.input_pipeline import (cache_images, read_rgb, SSDDataset,
+                                                  to_network_input)
 import pytest
 
-from hand_tracker_training.input_pipeline import SSDDataset, cache_images, read_rgb, to_network_input
 
 SIZE = 128
 
@@ -25,11 +26,11 @@ def frames(egohands_dir):
 def trained(frames):
     """A 128 px SSD (ImageNet backbone when the shared weights exist) after 12 steps on 8
     real frames, and the loss on those frames before and after."""
-    import keras
     from hand_tracker_training.losses import BoxLoss, FocalLoss
-    from hand_tracker_training.model import SSDConfig, build_ssd
+    from hand_tracker_training.model import build_ssd, SSDConfig
     from hand_tracker_training.pretrained import initialise
     from hand_tracker_training.train import SHARED_TFLITE
+    import keras
 
     keras.utils.set_random_seed(0)
     config = SSDConfig(input_size=SIZE)
@@ -70,9 +71,8 @@ def test_export_gives_the_keras_detections(trained, frames, tmp_path):
     """Frozen graph and float TFLite, loaded by the ROS node's backends, detect what the Keras
     model detects on a real held-out frame (scores >= 0.05)."""
     from hand_tracker_ros.backends import load_detector
-    from hand_tracker_training.export import export_frozen_graph, export_tflite
+    from hand_tracker_training.export import export_frozen_graph, export_tflite, make_detect_fn
     from hand_tracker_training.model import predict_detections
-    from hand_tracker_training.export import make_detect_fn
 
     model, config, _, _ = trained
     sample = frames[1][0]

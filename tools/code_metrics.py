@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import argparse
 import ast
-import sys
 from pathlib import Path
+import sys
+
 
 PACKAGES = ('hand_tracker_ros', 'hand_tracker_training')
 FOLDERS = PACKAGES + ('launch', 'benchmarks', 'test', 'tools')

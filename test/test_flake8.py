@@ -1,0 +1,16 @@
+"""Code style the ROS way: ament_flake8 (ROS 2's flake8 configuration, lines up to 99)."""
+from lint_paths import excluded, LINTED
+import pytest
+
+
+ament_flake8 = pytest.importorskip(
+    'ament_flake8.main', reason='ament_flake8 is not installed (pip: ros-ament-flake8, '
+    'requirements.txt; apt: ros-$ROS_DISTRO-ament-flake8)')
+
+
+def test_flake8():
+    argv = [str(p) for p in LINTED]
+    if excluded():
+        argv += ['--exclude'] + [str(p) for p in excluded()]
+    rc, errors = ament_flake8.main_with_errors(argv=argv)
+    assert rc == 0, f'{len(errors)} code style errors / warnings:\n' + '\n'.join(errors)
