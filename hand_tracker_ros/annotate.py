@@ -25,8 +25,10 @@ _STATUS_BACKGROUND = (30, 30, 30)
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:
-    """A bright RGB colour for a track id: the same for the same id, neighbouring ids far apart
-    in hue (golden-ratio steps)."""
+    """A bright RGB colour for a track id: the same for the same id.
+
+    Neighbouring ids far apart in hue (golden-ratio steps).
+    """
     hue = (int(track_id) * 0.6180339887498949) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
     return int(round(r * 255)), int(round(g * 255)), int(round(b * 255))

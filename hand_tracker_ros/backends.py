@@ -69,17 +69,21 @@ class Detector(ABC):
         self.input_size = input_size
 
     def detect(self, rgb: np.ndarray, min_score: float = 0.0) -> Detections:
-        """Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score, the
-        model's valid detections (its ``num_detections``) with score >= `min_score`.
-        Safe to call from several threads at once."""
+        """Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score.
+
+        The model's valid detections (its ``num_detections``) with score >= `min_score`.
+        Safe to call from several threads at once.
+        """
         rgb = _check_rgb(rgb)
         boxes, scores, classes, num = self._run(rgb)
         return _to_detections(boxes, scores, classes, num, rgb.shape[1], rgb.shape[0], min_score)
 
     @abstractmethod
     def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]),
-        scores [N], classes [N], num_detections (any shape holding one number)."""
+        """Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]).
+
+        Scores [N], classes [N], num_detections (any shape holding one number).
+        """
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({str(self.model_path)!r}, labels={self.labels}, '
@@ -317,8 +321,10 @@ def _labels_for(model_path: Path, label_map_path: str | Path | None) -> dict[int
 
 def load_detector(model_path: str | Path, label_map_path: str | Path | None = None,
                   num_threads: int = 2) -> Detector:
-    """Load the model at `model_path`, by extension: ``.pb`` (TF OD API frozen graph) or
-    ``.tflite`` (LiteRT), using `num_threads` CPU threads per inference.
+    """Load the model at `model_path`, by extension.
+
+    ``.pb`` (TF OD API frozen graph) or ``.tflite`` (LiteRT), using `num_threads` CPU threads
+    per inference.
 
     Labels come from `label_map_path`, else a ``label_map.pbtxt`` beside the model, else
     ``{1: 'hand'}``. Raises :class:`ModelLoadError` naming the file and the problem.

@@ -16,8 +16,11 @@ class SourceError(RuntimeError):
 
 
 class FrameSource:
-    """Opens ``source``: a camera index ("0"), a device path ("/dev/video0"), a video file or a
-    directory of images (sorted by name). :meth:`read` returns BGR frames or None at the end."""
+    """Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
+
+    A video file or a directory of images (sorted by name). :meth:`read` returns BGR frames or
+    None at the end.
+    """
 
     def __init__(self, source: str, width: int = 0, height: int = 0, fps: float = 0.0,
                  loop: bool = False):

@@ -138,8 +138,11 @@ class _GestureHistory:
         self.hold_anchor: Optional[np.ndarray] = None
 
     def window(self, t0: float, one_before: bool = False) -> _Samples:
-        """Samples with stamp >= t0; with `one_before`, also the last one before t0 (so that the
-        slice covers [t0, now] when t0 falls between two frames)."""
+        """Samples with stamp >= t0.
+
+        With `one_before`, also the last one before t0 (so that the slice covers [t0, now]
+        when t0 falls between two frames).
+        """
         a = np.asarray(self.samples, dtype=np.float64).reshape(-1, 4)
         first = int(np.searchsorted(a[:, 0], t0, side='left'))
         if one_before and first > 0 and a[first - 1, 0] < t0:
@@ -148,9 +151,11 @@ class _GestureHistory:
         return _Samples(a[:, 0], a[:, 1:3], a[:, 3])
 
     def still_for(self, duration: float, radius: float, stamp: float) -> Optional[float]:
-        """Largest deviation (hand sizes) of the centre from its mean, or of the size from its
-        mean, over the last `duration` s if it is at most `radius`; None when the hand moved more
-        or the trajectory does not cover that long."""
+        """Largest deviation (hand sizes) of the centre from its mean.
+
+        Or of the size from its mean, over the last `duration` s if it is at most `radius`;
+        None when the hand moved more or the trajectory does not cover that long.
+        """
         if not self.samples or self.samples[0][0] > stamp - duration:
             return None
         w = self.window(stamp - duration, one_before=True)
@@ -161,9 +166,11 @@ class _GestureHistory:
 
 
 def _onset(measure: np.ndarray, qualifies: np.ndarray) -> int:
-    """Index of the sample where a motion began: the latest qualifying one whose `measure`
-    (displacement to now) is within 10 % of the largest, so a still period before the motion
-    is not counted as part of it."""
+    """Index of the sample where a motion began.
+
+    The latest qualifying one whose `measure` (displacement to now) is within 10 % of the
+    largest, so a still period before the motion is not counted as part of it.
+    """
     best = measure[qualifies].max()
     return int(np.flatnonzero(qualifies & (measure >= 0.9 * best))[-1])
 

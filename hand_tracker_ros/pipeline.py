@@ -118,8 +118,10 @@ class FramePipeline:
             t.start()
 
     def submit(self, item: Any) -> None:
-        """Queue a frame; drops the oldest waiting frame when the queue is full. Never blocks
-        on processing."""
+        """Queue a frame; drops the oldest waiting frame when the queue is full.
+
+        Never blocks on processing.
+        """
         now = time.monotonic()
         dropped = []
         with self._cv:

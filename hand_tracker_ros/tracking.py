@@ -110,8 +110,11 @@ def validate_params(params: Any) -> None:
 
 @dataclass
 class TrackerParams:
-    """Tracker settings (ROS parameters ``tracker.<name>``). Sizes are in box sizes (geometric
-    mean of the box sides), so the same settings fit small far hands and big near ones."""
+    """Tracker settings (ROS parameters ``tracker.<name>``).
+
+    Sizes are in box sizes (geometric mean of the box sides), so the same settings fit small
+    far hands and big near ones.
+    """
 
     min_hits: int = param_field(
         3, 1, 100, 'frames in a row a new track must be matched in before it is confirmed')
@@ -244,8 +247,10 @@ class _TrackFilter:
 
     # --------------------------------------------------------------- association
     def costs(self, Z: np.ndarray, boxes: np.ndarray, params: TrackerParams) -> np.ndarray:
-        """Assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`); inf where the
-        pair is not allowed (module docstring)."""
+        """Assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`).
+
+        Inf where the pair is not allowed (module docstring).
+        """
         S = self.innovation_cov(params)
         y = Z - self.x[:4]
         d2 = np.einsum('ij,ij->i', y, np.linalg.solve(S, y.T).T)

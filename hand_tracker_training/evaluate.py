@@ -147,8 +147,10 @@ def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_sco
 
 
 def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
-    """Precision-recall curves (area all, 100 detections per image) at IoU 0.5, 0.75 and the
-    mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result, to `png`.
+    """Precision-recall curves (area all, 100 detections per image) at IoU 0.5.
+
+    0.75 and the mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result,
+    to `png`.
 
     Curves COCO leaves undefined (no ground truth) are left out. Returns the path written.
     """
@@ -180,8 +182,10 @@ def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
 
 def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy COCO-style matching of one image: detections in descending score order each take
-    the unmatched ground-truth box they overlap most, if that IoU is at least `iou`.
+    """Greedy COCO-style matching of one image.
+
+    Detections in descending score order each take the unmatched ground-truth box they overlap
+    most, if that IoU is at least `iou`.
 
     Returns ``(det_is_tp (D,) bool, gt_is_found (G,) bool)``.
     """

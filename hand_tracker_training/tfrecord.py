@@ -50,9 +50,11 @@ FEATURES = {
 
 
 def encoded_image(path: str | Path) -> tuple[bytes, str]:
-    """``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded),
-    other formats (BMP, WebP, ...) losslessly re-encoded as PNG. Raises FileNotFoundError /
-    ValueError for a missing or unreadable file."""
+    """``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded).
+
+    Other formats (BMP, WebP, ...) losslessly re-encoded as PNG. Raises FileNotFoundError /
+    ValueError for a missing or unreadable file.
+    """
     data = Path(path).read_bytes()
     if data[:3] == b'\xff\xd8\xff':
         return data, 'jpeg'
@@ -156,8 +158,11 @@ def write_tfrecord(samples: Sequence[Sample], path: str | Path,
 
 
 def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
-    """The files of a TFRecord: the file itself, a list of files, or the shards
-    ``path-?????-of-?????`` of a sharded one. Raises FileNotFoundError when there are none."""
+    """The files of a TFRecord: the file itself, a list of files.
+
+    Or the shards ``path-?????-of-?????`` of a sharded one. Raises FileNotFoundError when there
+    are none.
+    """
     if not isinstance(path, (str, Path)):
         return [f for p in path for f in tfrecord_files(p)]
     path = Path(path)
@@ -171,10 +176,12 @@ def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def parse_example(serialized: bytes) -> dict:
-    """One serialized OD API example as Python values: ``image/encoded`` bytes, the other
-    strings ``str``, height/width ``int``, boxes ``float32`` arrays, class labels an ``int64``
-    array, ``image/object/class/text`` and ``image/object/side/text`` lists of ``str``
-    (side empty when the record has none)."""
+    """One serialized OD API example as Python values: ``image/encoded`` bytes.
+
+    The other strings ``str``, height/width ``int``, boxes ``float32`` arrays, class labels an
+    ``int64`` array, ``image/object/class/text`` and ``image/object/side/text`` lists of
+    ``str`` (side empty when the record has none).
+    """
     parsed = tf.io.parse_single_example(serialized, FEATURES)
     record: dict = {
         'image/encoded': parsed['image/encoded'].numpy(),
@@ -192,8 +199,10 @@ def parse_example(serialized: bytes) -> dict:
 
 
 def read_tfrecord(path: str | Path | Sequence[str | Path]) -> list[dict]:
-    """Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`), in file
-    order, parsed by :func:`parse_example`."""
+    """Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`).
+
+    In file order, parsed by :func:`parse_example`.
+    """
     files = tfrecord_files(path)
     return [parse_example(raw.numpy())
             for raw in tf.data.TFRecordDataset([str(f) for f in files])]

@@ -32,8 +32,11 @@ def detectors(fixture_models) -> dict[str, Detector]:
 
 
 def box_tolerance(kind: str, width: int, height: int) -> np.ndarray:
-    """Per-coordinate pixel tolerance: float models are exact (to float rounding); the int8
-    model's boxes come out of an int8 tensor over [0, 1], i.e. within half a step of 1/255."""
+    """Per-coordinate pixel tolerance: float models are exact (to float rounding).
+
+    The int8 model's boxes come out of an int8 tensor over [0, 1], i.e. within half a step of
+    1/255.
+    """
     if kind != 'tflite_int8':
         return np.full(4, 0.01, np.float32)
     half_step = 0.5 / 255
@@ -113,8 +116,10 @@ def test_at_most_max_detections(detectors, kind):
 
 @pytest.fixture(scope='module')
 def raw_output_models(tmp_path_factory) -> list:
-    """Models whose raw outputs are unsorted, reach outside the image, have a class 2 and a
-    padding entry (the best score) past num_detections."""
+    """Models whose raw outputs are unsorted, reach outside the image.
+
+    Have a class 2 and a padding entry (the best score) past num_detections.
+    """
     from hand_tracker_training.export import export_frozen_graph, export_tflite
     import tensorflow as tf
 
@@ -161,9 +166,12 @@ def test_backends_agree(detectors):
 
 
 def test_real_egohands_frame_backends_agree(detectors, egohands_dir):
-    """A real 1280x720 EgoHands frame: the frozen graph (TF resizes inside the graph) and the
-    TFLite model (OpenCV resizes to 300x300 first) find the same cells, in frame pixels,
-    and they are the brightest cells computed independently with numpy."""
+    """A real 1280x720 EgoHands frame.
+
+    The frozen graph (TF resizes inside the graph) and the TFLite model (OpenCV resizes to
+    300x300 first) find the same cells, in frame pixels, and they are the brightest cells
+    computed independently with numpy.
+    """
     path = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B' / 'frame_0008.jpg'
     bgr = cv2.imread(str(path))
     assert bgr is not None, f'cannot read {path}'
@@ -225,8 +233,9 @@ def test_concurrent_detect(detectors, kind):
 # ------------------------------------------------------------------------------ other inputs
 @pytest.fixture(scope='module')
 def input_variant_models(tmp_path_factory) -> dict[str, object]:
-    """TFLite models with the other input types the backend supports, converted here with
-    tf.lite directly (export_tflite always makes uint8-input models):
+    """TFLite models with the other input types the backend supports.
+
+    Converted here with tf.lite directly (export_tflite always makes uint8-input models):
 
     * ``float32``: MobileNet-style float input in [-1, 1], outputs returned as a tuple
       (boxes, classes, scores, num) so they have no detection_* names: the

@@ -353,8 +353,10 @@ def inprocess_node(fixture_models):
 
 
 def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_node):
-    """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted,
-    every received frame is accounted for, latency stays bounded."""
+    """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted.
+
+    Every received frame is accounted for, latency stays bounded.
+    """
     node = inprocess_node
     assert node.detector is not None  # the model is loaded
     pub = subprocess.run(
@@ -390,10 +392,12 @@ def test_runtime_parameters_validated(inprocess_node):
 
 
 def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
-    """One atomic batch over the parameter service (another context, so over DDS): a valid
-    tracker value and a model path that cannot load. The batch is rejected and neither the
-    tracker setting, nor the model, nor the parameter values change; the same tracker value
-    alone is then accepted."""
+    """One atomic batch over the parameter service (another context, so over DDS).
+
+    A valid tracker value and a model path that cannot load. The batch is rejected and neither
+    the tracker setting, nor the model, nor the parameter values change; the same tracker value
+    alone is then accepted.
+    """
     from rcl_interfaces.srv import GetParameters, SetParametersAtomically
     import rclpy
     from rclpy.parameter import Parameter

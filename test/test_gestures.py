@@ -26,8 +26,11 @@ def make_track(cx: float, cy: float, size: float, hand_id: int = 1,
 
 def trajectory(keys: list[tuple[float, float, float, float]], fps: float = FPS,
                jitter: float = 0.0, seed: int = 0) -> np.ndarray:
-    """(K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size), smoothstep between
-    them; `jitter` adds Gaussian noise of that many hand sizes to centre and size."""
+    """(K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size).
+
+    Smoothstep between them; `jitter` adds Gaussian noise of that many hand sizes to centre and
+    size.
+    """
     keys = np.asarray(keys, np.float64)
     t = np.arange(keys[0, 0], keys[-1, 0] + 1e-9, 1.0 / fps)
     seg = np.clip(np.searchsorted(keys[:, 0], t, side='right') - 1, 0, len(keys) - 2)

@@ -1,5 +1,7 @@
-"""Results -> ROS messages (hand_tracker_ros.messages), without DDS: real tracker output,
-real message classes, serialised and read back with rclpy's own (de)serialiser."""
+"""Results -> ROS messages (hand_tracker_ros.messages), without DDS: real tracker output.
+
+Real message classes, serialised and read back with rclpy's own (de)serialiser.
+"""
 from __future__ import annotations
 
 from hand_tracker.msg import GestureEvent, TrackedHand, TrackedHandArray

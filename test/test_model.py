@@ -1,5 +1,7 @@
-"""SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation, the Keras
-model and its losses, and the pretrained (TFLite ImageNet) initialisation."""
+"""SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation.
+
+The Keras model and its losses, and the pretrained (TFLite ImageNet) initialisation.
+"""
 from __future__ import annotations
 
 from hand_tracker_ros.geometry import pairwise_iou

@@ -1,5 +1,7 @@
-"""hand_tracker_training.tfrecord: OD API TFRecords written from the real data, read back field
-by field."""
+"""hand_tracker_training.tfrecord: OD API TFRecords written from the real data.
+
+Read back field by field.
+"""
 from __future__ import annotations
 
 import hashlib

@@ -174,8 +174,10 @@ def test_one_frame_false_positive_is_never_confirmed():
 
 @pytest.mark.parametrize('fps, peak', [(10.0, 30.0), (30.0, 40.0)])
 def test_fast_swipe_of_a_small_box_keeps_its_id(fps, peak):
-    """A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand);
-    at 10 fps (a slow detector) it jumps up to 3 widths between frames."""
+    """A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand).
+
+    At 10 fps (a slow detector) it jumps up to 3 widths between frames.
+    """
     size, duration = 24.0, 0.6
     t = np.arange(int(1.6 * fps)) / fps
     profile = np.where((t > 0.3) & (t < 0.3 + duration),
@@ -270,8 +272,10 @@ def test_max_tracks_keeps_the_strongest_and_ids_are_never_reused():
 
 
 def random_sequence(seed: int, n: int = 240, fps: float = 30.0) -> list[Frame]:
-    """Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections,
-    a false detection anywhere in 10 % of the frames."""
+    """Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections.
+
+    A false detection anywhere in 10 % of the frames.
+    """
     rng = np.random.default_rng(seed)
     width, height = 640, 480
     phase = rng.uniform(0, 2 * np.pi, (3, 2))

@@ -24,8 +24,11 @@ FPS = 30.0
 
 
 def pan_sequence(sample, rgb, dx_total=480, dy_total=120):
-    """Crops of `rgb` along a straight pan, with the hands' boxes in each crop (hands less than
-    60% inside the crop are not required to be found)."""
+    """Crops of `rgb` along a straight pan.
+
+    With the hands' boxes in each crop (hands less than 60% inside the crop are not required to
+    be found).
+    """
     w, h = WINDOW
     for k in range(STEPS):
         x0 = int(round(dx_total * k / (STEPS - 1)))

@@ -1,6 +1,8 @@
-"""Training and export of the SSD on real EgoHands frames: the loss goes down, the exported
-frozen graph and TFLite give the Keras model's detections, and the smoke run works end to
-end (with --resume)."""
+"""Training and export of the SSD on real EgoHands frames: the loss goes down.
+
+The exported frozen graph and TFLite give the Keras model's detections, and the smoke run works end
+to end (with --resume).
+"""
 from __future__ import annotations
 
 import csv
@@ -68,8 +70,11 @@ def _assert_same_detections(ref, got, k: int = 10) -> None:
 
 
 def test_export_gives_the_keras_detections(trained, frames, tmp_path):
-    """Frozen graph and float TFLite, loaded by the ROS node's backends, detect what the Keras
-    model detects on a real held-out frame (scores >= 0.05)."""
+    """Frozen graph and float TFLite.
+
+    Loaded by the ROS node's backends, detect what the Keras model detects on a real held-out
+    frame (scores >= 0.05).
+    """
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_training.export import export_frozen_graph, export_tflite, make_detect_fn
     from hand_tracker_training.model import predict_detections
@@ -90,8 +95,10 @@ def test_export_gives_the_keras_detections(trained, frames, tmp_path):
 
 @pytest.mark.slow
 def test_smoke_training_end_to_end_and_resume(egohands_dir, tmp_path):
-    """``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and
-    score; ``--resume`` continues from the last epoch."""
+    """``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and score.
+
+    ``--resume`` continues from the last epoch.
+    """
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_training.train import main
 
