@@ -1,4 +1,5 @@
-"""End-to-end speed of the hand_detector node against the naive webcam-script design.
+"""
+End-to-end speed of the hand_detector node against the naive webcam-script design.
 
   .venv/bin/python benchmarks/bench_node.py [--duration 10] [--rates 30 60]
       [--model-dir models/] [--backends tflite frozen_graph] [--workers 1]
@@ -83,7 +84,7 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     with lock:
         lat_a = np.array(lat)
         ordered = bool(np.all(np.diff(stamps) > 0)) if len(stamps) > 1 else True
-    res = dict(case=name, rate_in=rate, published=published, outputs=len(lat_a),
+    res = dict(case=name, rate_in=rate,  # noqa: C408 published=published, outputs=len(lat_a),
                rate_out=len(lat_a) / duration,
                dropped=published - len(lat_a),
                lat_median=float(np.median(lat_a)) if len(lat_a) else float('nan'),
@@ -97,7 +98,7 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
 
 
 def make_naive_node(model_path: str):
-    """The original webcam scripts' design: everything in the callback, one TF session."""
+    """Return the original webcam scripts' design: everything in the callback, one TF session."""
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_ros.image_conversion import image_to_rgb
     import rclpy
@@ -146,8 +147,11 @@ def make_hand_detector(model_path: str, workers: int, threads: int, executor_kin
 
 
 def random_weight_models(out_dir: Path) -> Path:
-    """An SSD MobileNet v2 300x300 (the real architecture, random weights) exported in all three
-    forms; int8 calibrated on real frames."""
+    """
+    Export an SSD MobileNet v2 300x300 in all three forms.
+
+    The real architecture with random weights; int8 calibrated on real frames.
+    """
     import cv2
     from hand_tracker_training.export import export_model
     from hand_tracker_training.model import build_ssd, SSDConfig
@@ -173,7 +177,7 @@ def main() -> int:
     ap.add_argument('--no-baseline', action='store_true')
     ap.add_argument('--executor', default='single',
                     help="the node's executor: 'single' (what the executables use) or 'multiN' "
-                         "(rclpy MultiThreadedExecutor with N threads, e.g. multi4)")
+                         '(rclpy MultiThreadedExecutor with N threads, e.g. multi4)')
     a = ap.parse_args()
     os.environ.update({k: v for k, v in _env().items() if k == 'FASTDDS_DEFAULT_PROFILES_FILE'})
     os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='bench_roslog_'))

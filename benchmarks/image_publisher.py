@@ -1,4 +1,5 @@
-"""Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
+"""
+Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
 
   python benchmarks/image_publisher.py --rate 30 --duration 10 [--topic image] [--reliable]
 

@@ -1,4 +1,5 @@
-"""Drawing of detections, tracks and gestures on an RGB image (OpenCV), for the annotated topic.
+"""
+Drawing of detections, tracks and gestures on an RGB image (OpenCV), for the annotated topic.
 
 :func:`draw_annotations` never modifies its input; it returns a new uint8 RGB image. Colours are
 stable per track id. Gesture names stay on screen while the caller passes them in: use
@@ -25,7 +26,8 @@ _STATUS_BACKGROUND = (30, 30, 30)
 
 
 def track_colour(track_id: int) -> tuple[int, int, int]:
-    """A bright RGB colour for a track id: the same for the same id.
+    """
+    Return a bright RGB colour for a track id: the same for the same id.
 
     Neighbouring ids far apart in hue (golden-ratio steps).
     """
@@ -35,7 +37,8 @@ def track_colour(track_id: int) -> tuple[int, int, int]:
 
 
 class RecentGestures:
-    """The last gesture of each hand, for `keep_s` seconds of image time (to draw it a while).
+    """
+    The last gesture of each hand, for `keep_s` seconds of image time (to draw it a while).
 
     Feed every frame's events; pass the result to :func:`draw_annotations` as ``gestures``.
     """
@@ -45,7 +48,8 @@ class RecentGestures:
         self._last: dict[int, RecognisedGesture] = {}
 
     def update(self, events: Sequence[RecognisedGesture], stamp: float) -> list[RecognisedGesture]:
-        """Add this frame's `events`; return the gestures to show at `stamp`, by hand id.
+        """
+        Add this frame's `events`; return the gestures to show at `stamp`, by hand id.
 
         A stamp older than the shown events (a looping bag) clears them.
         """
@@ -58,7 +62,8 @@ class RecentGestures:
 
 def draw_label(img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int],
                font_scale: float, thickness: int) -> None:
-    """Draw `text` on a filled box of `colour` with its bottom-left corner at (x, y), in place.
+    """
+    Draw `text` on a filled box of `colour` with its bottom-left corner at (x, y), in place.
 
     The label is kept inside the image (moved below y if it would leave the top).
     """
@@ -78,7 +83,8 @@ def draw_label(img: np.ndarray, text: str, x: int, y: int, colour: tuple[int, in
 def draw_box(img: np.ndarray, box, colour: tuple[int, int, int], thickness: int,
              text: str = '', font_scale: float = 0.45, font_thickness: int = 1,
              line_type: int = cv2.LINE_AA) -> tuple[int, int, int, int]:
-    """Draw the pixel box `box` on `img` in place, with `text` on a label at its top left.
+    """
+    Draw the pixel box `box` on `img` in place, with `text` on a label at its top left.
 
     Returns the box rounded to integer pixels ``(x0, y0, x1, y1)``.
     """
@@ -103,7 +109,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
                      tracks: Optional[Sequence[Track]] = None,
                      gestures: Optional[Sequence[RecognisedGesture]] = None,
                      labels: Optional[Mapping[int, str]] = None, status: str = '') -> np.ndarray:
-    """A copy of `rgb` (H, W, 3) uint8 with the results drawn on it.
+    """
+    Return a copy of `rgb` (H, W, 3) uint8 with the results drawn on it.
 
     detections: thin light boxes; with their class name (from `labels`, {class id: name}) and
                 score when no `tracks` are given.

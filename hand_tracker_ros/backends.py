@@ -1,4 +1,5 @@
-"""Model loading and inference: TF OD API frozen graphs (TensorFlow) and TFLite (LiteRT).
+"""
+Model loading and inference: TF OD API frozen graphs (TensorFlow) and TFLite (LiteRT).
 
 :func:`load_detector` picks the backend by file type and returns a :class:`Detector` whose
 ``detect(rgb)`` gives :class:`~hand_tracker_ros.detections.Detections` in the pixels of the
@@ -53,7 +54,8 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 class Detector(ABC):
-    """A loaded detection model.
+    """
+    A loaded detection model.
 
     Attributes: ``name`` (backend: ``'frozen_graph'`` or ``'tflite'``), ``model_path``,
     ``labels`` (``{id: name}``), ``input_size`` ((width, height) the image is resized to, or
@@ -69,7 +71,8 @@ class Detector(ABC):
         self.input_size = input_size
 
     def detect(self, rgb: np.ndarray, min_score: float = 0.0) -> Detections:
-        """Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score.
+        """
+        Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score.
 
         The model's valid detections (its ``num_detections``) with score >= `min_score`.
         Safe to call from several threads at once.
@@ -80,7 +83,8 @@ class Detector(ABC):
 
     @abstractmethod
     def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]).
+        """
+        Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]).
 
         Scores [N], classes [N], num_detections (any shape holding one number).
         """
@@ -234,7 +238,8 @@ class TFLiteDetector(Detector):
 
     @classmethod
     def _find_outputs(cls, interpreter, model_path: Path) -> list[tuple[int, tuple | None]]:
-        """(tensor index, quantization) of boxes, scores, classes, num_detections.
+        """
+        (tensor index, quantization) of boxes, scores, classes, num_detections.
 
         By name first: signature output names, then tensor names, containing
         ``detection_boxes`` etc. Otherwise 4 outputs are taken as boxes, classes, scores, count
@@ -321,7 +326,8 @@ def _labels_for(model_path: Path, label_map_path: str | Path | None) -> dict[int
 
 def load_detector(model_path: str | Path, label_map_path: str | Path | None = None,
                   num_threads: int = 2) -> Detector:
-    """Load the model at `model_path`, by extension.
+    """
+    Load the model at `model_path`, by extension.
 
     ``.pb`` (TF OD API frozen graph) or ``.tflite`` (LiteRT), using `num_threads` CPU threads
     per inference.

@@ -1,4 +1,5 @@
-"""`camera` node: publishes a webcam, a video file or a folder of images as sensor_msgs/Image.
+"""
+`camera` node: publishes a webcam, a video file or a folder of images as sensor_msgs/Image.
 
 Frames are read in a thread of their own (a blocking capture never stalls the executor) and
 published as bgr8 (the capture's native order, no conversion) on `image`, stamped with the ROS
@@ -21,9 +22,11 @@ from .spin import spin_node
 
 
 class CameraNode(Node):
+    """Publishes the frames of a camera, a video file or a folder of images on ``image``."""
+
     def __init__(self, **kwargs):
         super().__init__('camera', **kwargs)
-        ro = dict(read_only=True)
+        ro = {'read_only': True}
         self.declare_parameter('source', '0', ParameterDescriptor(
             description='camera index ("0"), /dev/videoN, a video file or a folder of images',
             **ro))

@@ -1,4 +1,7 @@
-"""`hand-tracker`: the package's nodes without `ros2 launch` (pip-only machines).
+"""
+`hand-tracker`: the package's nodes without `ros2 launch` (pip-only machines).
+
+Commands::
 
   hand-tracker run --source 0|VIDEO|DIR [--model M] [--record out.mp4] [--params-file F]
       camera + hand_detector (+ tracker) in one process, same parameters as webcam.launch.py,
@@ -79,7 +82,7 @@ class ProgressLine:
         self.last = time.monotonic()
 
     def text(self, stats) -> str:
-        """The line: frames (of total), output rate, hands, stale drops and elapsed time."""
+        """Return the line: frames (of total), output rate, hands, stale drops and elapsed time."""
         elapsed = time.monotonic() - self.started
         frames = f'{self.frames}/{self.total}' if self.total else f'{self.frames}'
         return (f'[hand-tracker] frames {frames} | {stats.outputs.rate():5.1f} fps | '

@@ -1,4 +1,5 @@
-"""`hand_detector` node: camera images in, hand detections, tracks and gestures out.
+"""
+`hand_detector` node: camera images in, hand detections, tracks and gestures out.
 
 Thin wiring around the rclpy-free modules: image_conversion -> backends -> tracking ->
 gestures -> annotate, run by a :class:`~hand_tracker_ros.pipeline.FramePipeline` so that
@@ -161,22 +162,23 @@ class HandDetectorNode(Node):
 
     @property
     def detector(self) -> Optional[Detector]:
-        """The model in use (read-only; None while no model could be loaded)."""
+        """Return the model in use (read-only; None while no model could be loaded)."""
         with self._detector_lock:
             return self._detector
 
     @property
     def tracker_params(self) -> TrackerParams:
-        """The tracker settings in use (read-only: set the ``tracker.*`` parameters)."""
+        """Return the tracker settings in use (read-only: set the ``tracker.*`` parameters)."""
         return self._tracker.params
 
     @property
     def gesture_params(self) -> GestureParams:
-        """The gesture settings in use (read-only: set the ``gestures.*`` parameters)."""
+        """Return the gesture settings in use (read-only: set the ``gestures.*`` parameters)."""
         return self._gestures.params
 
     def _on_set_parameters(self, params) -> SetParametersResult:
-        """Validate the whole batch (new tracker/gesture settings, the new model), then commit.
+        """
+        Validate the whole batch (new tracker/gesture settings, the new model), then commit.
 
         A rejected batch changes nothing: no setting and no model is applied unless all are
         valid.
@@ -218,7 +220,7 @@ class HandDetectorNode(Node):
 
     def _try_load_model(self, path: str, label_map_path: str,
                         at_startup: bool) -> Optional[Detector]:
-        """The model at `path` (empty: the shipped one), or None after logging why not."""
+        """Return the model at `path` (empty: the shipped one), or None after logging why not."""
         path = path or str(default_model_path())
         try:
             detector = load_detector(path, label_map_path or None,

@@ -16,7 +16,8 @@ class SourceError(RuntimeError):
 
 
 class FrameSource:
-    """Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
+    """
+    Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
 
     A video file or a directory of images (sorted by name). :meth:`read` returns BGR frames or
     None at the end.

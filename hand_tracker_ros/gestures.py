@@ -1,4 +1,5 @@
-"""Gestures from hand tracks: swipes, hold, push/pull and wave, one event per occurrence.
+"""
+Gestures from hand tracks: swipes, hold, push/pull and wave, one event per occurrence.
 
 :class:`GestureRecognizer` keeps, per confirmed track, the recent trajectory of its filtered box
 (centre and size = geometric mean of the sides) with the image stamps, and recognises:
@@ -58,7 +59,8 @@ class Gesture(enum.IntEnum):
 
 @dataclass
 class RecognisedGesture:
-    """One recognised gesture (maps onto ``GestureEvent.msg``).
+    """
+    One recognised gesture (maps onto ``GestureEvent.msg``).
 
     hand_id:    id of the track that made it.
     gesture:    the :class:`Gesture`.
@@ -138,7 +140,8 @@ class _GestureHistory:
         self.hold_anchor: Optional[np.ndarray] = None
 
     def window(self, t0: float, one_before: bool = False) -> _Samples:
-        """Samples with stamp >= t0.
+        """
+        Return the samples with stamp >= t0.
 
         With `one_before`, also the last one before t0 (so that the slice covers [t0, now]
         when t0 falls between two frames).
@@ -151,7 +154,8 @@ class _GestureHistory:
         return _Samples(a[:, 0], a[:, 1:3], a[:, 3])
 
     def still_for(self, duration: float, radius: float, stamp: float) -> Optional[float]:
-        """Largest deviation (hand sizes) of the centre from its mean.
+        """
+        Largest deviation (hand sizes) of the centre from its mean.
 
         Or of the size from its mean, over the last `duration` s if it is at most `radius`;
         None when the hand moved more or the trajectory does not cover that long.
@@ -166,7 +170,8 @@ class _GestureHistory:
 
 
 def _onset(measure: np.ndarray, qualifies: np.ndarray) -> int:
-    """Index of the sample where a motion began.
+    """
+    Index of the sample where a motion began.
 
     The latest qualifying one whose `measure` (displacement to now) is within 10 % of the
     largest, so a still period before the motion is not counted as part of it.
@@ -176,7 +181,8 @@ def _onset(measure: np.ndarray, qualifies: np.ndarray) -> int:
 
 
 class GestureRecognizer:
-    """Turns successive track lists into gesture events; see the module docstring.
+    """
+    Turns successive track lists into gesture events; see the module docstring.
 
     `params` may be replaced between updates (run-time parameter changes).
     """
@@ -193,7 +199,8 @@ class GestureRecognizer:
 
     def update(self, tracks: Sequence[Track], stamp: float,
                image_size: tuple[int, int]) -> list[RecognisedGesture]:
-        """Feed the tracks of the image at `stamp` (s) of size `image_size` = (width, height).
+        """
+        Feed the tracks of the image at `stamp` (s) of size `image_size` = (width, height).
 
         Returns the gestures completed in this frame (usually none). Raises ValueError for a
         non-finite stamp or a non-positive image size.

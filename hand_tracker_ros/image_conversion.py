@@ -1,4 +1,5 @@
-"""sensor_msgs Image / CompressedImage fields <-> RGB uint8 numpy arrays, without cv_bridge.
+"""
+sensor_msgs Image / CompressedImage fields <-> RGB uint8 numpy arrays, without cv_bridge.
 
 cv_bridge's compiled module does not load under NumPy 2, so the node converts images itself.
 This module imports neither rclpy nor sensor_msgs: callers pass the message fields
@@ -69,7 +70,7 @@ OUTPUT_ENCODINGS: tuple[str, ...] = ('rgb8', 'bgr8')
 
 
 def _as_bytes(data: BytesLike, what: str) -> np.ndarray:
-    """`data` as a 1-D uint8 array, sharing its memory where the buffer is contiguous."""
+    """Return `data` as a 1-D uint8 array, sharing its memory where the buffer is contiguous."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
             raise ImageConversionError(
@@ -94,7 +95,8 @@ def _as_int(value, name: str, encoding: str) -> int:
 def image_to_rgb(encoding: str, height: int, width: int, step: int,
                  is_bigendian: Union[int, bool], data: BytesLike, *,
                  max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
+    """
+    Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
 
     Args:
         encoding: one of :data:`SUPPORTED_ENCODINGS` (case is ignored). ``8UC1``/``8UC3`` are
@@ -106,13 +108,16 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
         data: the pixel bytes, at least ``step * height`` of them (any beyond are ignored).
         max_pixels: the largest ``height * width`` accepted.
 
-    Returns:
+    Returns
+    -------
         uint8 array of shape (height, width, 3) in RGB order. For ``rgb8`` it is a view of
         ``data`` (read-only when ``data`` is immutable, with row strides of ``step``); copy it
         before writing into it. ``mono16`` keeps the high byte of each pixel (``>> 8``).
 
-    Raises:
+    Raises
+    ------
         ImageConversionError: unknown encoding, bad size/step, truncated data, odd YUV width.
+
     """
     if not isinstance(encoding, str):
         raise ImageConversionError(f'image encoding must be a string, got {encoding!r}')
@@ -160,9 +165,10 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     return cv2.cvtColor(pixels, layout.to_rgb)
 
 
-def compressed_to_rgb(format: str, data: BytesLike, *,
+def compressed_to_rgb(format: str, data: BytesLike, *,  # noqa: A002 (the msg field)
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode the fields of a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to RGB.
+    """
+    Decode the fields of a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to RGB.
 
     Args:
         format: the message's ``format``: ``'jpeg'``, ``'png'`` or image_transport's
@@ -173,12 +179,15 @@ def compressed_to_rgb(format: str, data: BytesLike, *,
         max_pixels: the largest decoded ``height * width`` accepted. It is checked after
             decoding; OpenCV's ``OPENCV_IO_MAX_IMAGE_PIXELS`` bounds the decoding itself.
 
-    Returns:
+    Returns
+    -------
         uint8 (H, W, 3) RGB. Grayscale images are replicated to three channels, alpha is
         dropped, 16-bit PNGs are scaled to 8 bit.
 
-    Raises:
+    Raises
+    ------
         ImageConversionError: empty, corrupt or undecodable data, depth formats, huge images.
+
     """
     if not isinstance(format, str):
         raise ImageConversionError(f'compressed image format must be a string, got {format!r}')
@@ -212,18 +221,22 @@ def compressed_to_rgb(format: str, data: BytesLike, *,
 
 
 def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> dict:
-    """The ``sensor_msgs/Image`` fields (less the header) for publishing an RGB image.
+    """
+    Return the ``sensor_msgs/Image`` fields (less the header) for publishing an RGB image.
 
     Args:
         rgb: uint8 (H, W, 3) RGB image, any strides.
         encoding: ``'rgb8'`` or ``'bgr8'`` (see :data:`OUTPUT_ENCODINGS`).
 
-    Returns:
+    Returns
+    -------
         ``dict(encoding, height, width, step, is_bigendian, data)`` with ``data`` the tightly
         packed pixel bytes (``step == width * 3``, ``is_bigendian == 0``).
 
-    Raises:
+    Raises
+    ------
         ImageConversionError: not a non-empty uint8 (H, W, 3) array, or an unknown encoding.
+
     """
     if encoding not in OUTPUT_ENCODINGS:
         raise ImageConversionError(

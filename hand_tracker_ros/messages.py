@@ -1,4 +1,5 @@
-"""Results as ROS messages: detections, tracks, gestures and images (no rclpy, no DDS).
+"""
+Results as ROS messages: detections, tracks, gestures and images (no rclpy, no DDS).
 
 The one place where the detector node's results become messages: every box becomes a
 ``vision_msgs/BoundingBox2D`` in :func:`bounding_box`, track states and sides are mapped from
@@ -33,7 +34,7 @@ SIDE_CONSTANTS = dict(zip(TRACK_SIDES, (TrackedHand.SIDE_UNKNOWN, TrackedHand.SI
 
 
 def stamp_to_sec(stamp) -> float:
-    """A ``builtin_interfaces/Time`` in seconds."""
+    """Return a ``builtin_interfaces/Time`` in seconds."""
     return stamp.sec + stamp.nanosec * 1e-9
 
 
@@ -44,7 +45,7 @@ def sec_to_stamp(t: float) -> Time:
 
 
 def bounding_box(box) -> BoundingBox2D:
-    """A pixel ``[x_min, y_min, x_max, y_max]`` box as a centre-and-size ``BoundingBox2D``."""
+    """Return a pixel ``[x_min, y_min, x_max, y_max]`` box as a centre-size ``BoundingBox2D``."""
     x0, y0, x1, y1 = (float(v) for v in box)
     bbox = BoundingBox2D()
     bbox.center.position.x = (x0 + x1) / 2.0
@@ -56,7 +57,8 @@ def bounding_box(box) -> BoundingBox2D:
 
 def detections_to_msg(header, detections: Detections, labels: Mapping[int, str],
                       track_ids: Optional[Sequence[str]] = None) -> Detection2DArray:
-    """The detections of one image as a ``Detection2DArray`` (empty when nothing was found).
+    """
+    Return the detections of one image as a ``Detection2DArray`` (empty when nothing was found).
 
     labels:    {class id: name}; an unknown id is published as its number.
     track_ids: ``Detection2D.id`` per detection (the id of the track it was matched to, '' for
@@ -96,13 +98,13 @@ def tracked_hand(track: Track) -> TrackedHand:
 
 def tracks_to_msg(header, tracks: Sequence[Track], width: int,
                   height: int) -> TrackedHandArray:
-    """The tracks of one image (`width` x `height` pixels) as a ``TrackedHandArray``."""
+    """Return the tracks of one image (`width` x `height` pixels) as a ``TrackedHandArray``."""
     return TrackedHandArray(header=header, image_width=int(width), image_height=int(height),
                             hands=[tracked_hand(t) for t in tracks])
 
 
 def gesture_to_msg(header, gesture: RecognisedGesture) -> GestureEvent:
-    """A recognised gesture as a ``hand_tracker/GestureEvent`` (start/end as image stamps)."""
+    """Return a recognised gesture as a ``hand_tracker/GestureEvent`` (image stamps)."""
     return GestureEvent(header=header, hand_id=int(gesture.hand_id),
                         gesture=int(gesture.gesture), name=gesture.name,
                         confidence=float(gesture.confidence), start=sec_to_stamp(gesture.start),
@@ -110,7 +112,7 @@ def gesture_to_msg(header, gesture: RecognisedGesture) -> GestureEvent:
 
 
 def rgb_to_image_msg(header, rgb: np.ndarray) -> Image:
-    """An RGB uint8 (H, W, 3) image as an ``rgb8`` ``sensor_msgs/Image``."""
+    """Return an RGB uint8 (H, W, 3) image as an ``rgb8`` ``sensor_msgs/Image``."""
     fields = rgb_to_image_fields(rgb, 'rgb8')
     img = Image(header=header, height=fields['height'], width=fields['width'],
                 encoding=fields['encoding'], is_bigendian=fields['is_bigendian'],

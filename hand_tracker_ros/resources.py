@@ -12,7 +12,7 @@ _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def share_dir() -> Path:
-    """The package's share directory, or the source tree when it is not installed by colcon."""
+    """Return the package's share directory, or the source tree when colcon did not install it."""
     try:
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory(PACKAGE))
@@ -26,7 +26,7 @@ def share_dir() -> Path:
 
 
 def default_model_path() -> Path:
-    """The shipped model: the TFLite file (fast CPU path) when present, else the frozen graph."""
+    """Return the shipped model: the TFLite file (fast on CPUs), else the frozen graph."""
     models = share_dir() / 'models'
     for name in ('model.tflite', 'frozen_inference_graph.pb'):
         if (models / name).is_file():
@@ -35,7 +35,7 @@ def default_model_path() -> Path:
 
 
 def default_params_file() -> Path:
-    """The shipped parameter file of camera and hand_detector (``config/hand_tracker.yaml``)."""
+    """Return the shipped parameter file of camera and hand_detector (config/hand_tracker.yaml)."""
     return share_dir() / 'config' / 'hand_tracker.yaml'
 
 
@@ -50,7 +50,8 @@ PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES
 
 
 def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
-    """The variable to set to :func:`fastdds_profile`, or None when the user chose a profile.
+    """
+    Return the variable to set to :func:`fastdds_profile`, None when the user chose a profile.
 
     `environ` defaults to ``os.environ``; ``ROS_DISTRO`` humble or jazzy means Fast DDS 2.x.
     """
@@ -62,7 +63,8 @@ def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Opt
 
 
 def use_shm_profile() -> Optional[str]:
-    """Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
+    """
+    Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
 
     Returns the variable set, or None (a profile was chosen, or the file is missing).
     """

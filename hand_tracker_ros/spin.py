@@ -1,4 +1,5 @@
-"""The `main()` of a node executable: init, spin, clean shutdown.
+"""
+The `main()` of a node executable: init, spin, clean shutdown.
 
 The nodes do their heavy work (capture, inference) in threads of their own, so the executor only
 dispatches light callbacks. It is a SingleThreadedExecutor because rclpy's (9.1, Kilted)
@@ -19,7 +20,8 @@ from rclpy.node import Node
 
 def spin_node(make_node: Callable[[], Node], args=None,
               startup_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run the node `make_node()` until Ctrl-C / shutdown.
+    """
+    Run the node `make_node()` until Ctrl-C / shutdown.
 
     Returns 1 if it raised one of `startup_errors` while starting (it has logged why), else 0.
     """
@@ -42,7 +44,8 @@ def spin_node(make_node: Callable[[], Node], args=None,
 
 
 class BackgroundSpinner:
-    """Several nodes of one process spun by one SingleThreadedExecutor in a daemon thread.
+    """
+    Several nodes of one process spun by one SingleThreadedExecutor in a daemon thread.
 
     For programs that keep their main thread for themselves (``hand-tracker run`` prints its
     progress line there). :meth:`close` stops the executor; the nodes stay the caller's.

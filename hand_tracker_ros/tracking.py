@@ -1,4 +1,5 @@
-"""Multi-hand tracker: one constant-velocity Kalman filter per hand, optimal association.
+"""
+Multi-hand tracker: one constant-velocity Kalman filter per hand, optimal association.
 
 Each hand is a Kalman filter on the box centre and size, state ``[cx, cy, w, h, vcx, vcy, vw,
 vh]`` in pixels and pixels/s, measurement ``[cx, cy, w, h]``. Time steps come from the image
@@ -77,7 +78,8 @@ class TrackState(enum.IntEnum):
 
 
 def param_field(default: Any, lo: float, hi: float, description: str) -> Any:
-    """A dataclass field for a flat scalar parameter with an allowed range and a description.
+    """
+    Return a dataclass field for a flat scalar parameter with its allowed range and description.
 
     The node declares one ROS parameter per field from ``default`` and this metadata.
     """
@@ -85,7 +87,8 @@ def param_field(default: Any, lo: float, hi: float, description: str) -> Any:
 
 
 def validate_params(params: Any) -> None:
-    """Coerce and check every :func:`param_field` of a parameter dataclass, in place.
+    """
+    Coerce and check every :func:`param_field` of a parameter dataclass, in place.
 
     Integers are accepted for float fields. Raises TypeError for a value of the wrong type and
     ValueError for one outside its range.
@@ -110,7 +113,8 @@ def validate_params(params: Any) -> None:
 
 @dataclass
 class TrackerParams:
-    """Tracker settings (ROS parameters ``tracker.<name>``).
+    """
+    Tracker settings (ROS parameters ``tracker.<name>``).
 
     Sizes are in box sizes (geometric mean of the box sides), so the same settings fit small
     far hands and big near ones.
@@ -155,7 +159,8 @@ class TrackerParams:
 
 @dataclass
 class Track:
-    """One tracked hand as published (a snapshot: later updates do not change it).
+    """
+    One tracked hand as published (a snapshot: later updates do not change it).
 
     id:        > 0, stable while the hand is tracked, never reused.
     box:       float32 (4,) filtered [x_min, y_min, x_max, y_max] in pixels; for a LOST track the
@@ -172,7 +177,7 @@ class Track:
     det_index: index in this frame's Detections of the detection matched to the track, or None.
     """
 
-    id: int
+    id: int  # noqa: A003
     box: np.ndarray
     score: float
     velocity: np.ndarray
@@ -247,7 +252,8 @@ class _TrackFilter:
 
     # --------------------------------------------------------------- association
     def costs(self, Z: np.ndarray, boxes: np.ndarray, params: TrackerParams) -> np.ndarray:
-        """Assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`).
+        """
+        Return the assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`).
 
         Inf where the pair is not allowed (module docstring).
         """
@@ -284,7 +290,8 @@ class _TrackFilter:
 
 
 class HandTracker:
-    """Tracks hands across frames; see the module docstring for the model and the rules.
+    """
+    Tracks hands across frames; see the module docstring for the model and the rules.
 
     `params` may be replaced between updates (run-time parameter changes); the new values apply
     from the next update.
@@ -303,7 +310,8 @@ class HandTracker:
 
     def update(self, detections: Detections, stamp: float,
                sides: Optional[Sequence[str]] = None) -> list[Track]:
-        """Advance to image time `stamp` (seconds) with that image's detections.
+        """
+        Advance to image time `stamp` (seconds) with that image's detections.
 
         sides: optional side label per detection (one of TRACK_SIDES, '' unknown).
         Returns every live track (tentative, confirmed and lost), sorted by id.

@@ -1,4 +1,5 @@
-"""The words every part of hand_tracker shares: the class, its label map, hand sides, image files.
+"""
+The words every part of hand_tracker shares: the class, its label map, hand sides, image files.
 
 One home for each: the detector backends, the tracker, the datasets, the TFRecords and the
 evaluation all import these instead of spelling them again.

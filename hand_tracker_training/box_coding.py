@@ -1,4 +1,5 @@
-"""Box coding and anchor matching (numpy, data side).
+"""
+Box coding and anchor matching (numpy, data side).
 
 Conventions: ``*_norm`` boxes are normalised ``[ymin, xmin, ymax, xmax]`` (OD API order);
 anchors are normalised ``[cy, cx, h, w]`` (:mod:`hand_tracker_training.anchors`). Codes are
@@ -53,7 +54,8 @@ def decode(codes: np.ndarray, anchors: np.ndarray, scale_factors=SCALE_FACTORS) 
 
 def match(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
           neg_iou: float = 0.4) -> np.ndarray:
-    """Assign ground-truth boxes to anchors (OD API argmax matcher, ``force_match_for_each_row``).
+    """
+    Assign ground-truth boxes to anchors (OD API argmax matcher, ``force_match_for_each_row``).
 
     Returns ``int64 (A,)``: the index of the matched box, ``-1`` for a negative anchor (best IoU
     below `neg_iou`) or ``-2`` for an ignored one (between `neg_iou` and `pos_iou`). Every box
@@ -77,7 +79,8 @@ def match(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
 
 def encode_targets(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
                    neg_iou: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
-    """Training targets of one image.
+    """
+    Training targets of one image.
 
     Returns ``(box_target float32 (A, 5), cls_target float32 (A, 1))``: the codes of each
     anchor's matched box with a 5th column 1 for positive anchors (0 otherwise), and the class

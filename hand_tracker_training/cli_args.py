@@ -5,7 +5,8 @@ from typing import Optional
 
 
 def split_list(text: Optional[str]) -> Optional[list[str]]:
-    """Split a comma-separated option into its non-empty, stripped items.
+    """
+    Split a comma-separated option into its non-empty, stripped items.
 
     ``None`` or ``''`` (the option not given, or given empty) is ``None``, which the dataset
     readers read as "all"; ``'a, b,'`` is ``['a', 'b']``.

@@ -1,4 +1,5 @@
-"""COCO evaluation of hand detectors: metrics (pycocotools), latency, PR curves, failure cases.
+r"""
+COCO evaluation of hand detectors: metrics (pycocotools), latency, PR curves, failure cases.
 
 The detector is evaluated through the very backends the ROS node uses
 (:func:`hand_tracker_ros.backends.load_detector`), so a frozen graph and its TFLite export are
@@ -6,9 +7,9 @@ measured the way they run. Metrics are COCO bbox metrics over a single category,
 
 Command line (``hand-tracker-eval``)::
 
-    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \\
+    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \
         --videos CARDS_OFFICE_S_B --json eval.json --plots eval_plots/
-    hand-tracker-eval --model frozen_inference_graph.pb --label-map label_map.pbtxt \\
+    hand-tracker-eval --model frozen_inference_graph.pb --label-map label_map.pbtxt \
         --yolo ../shared/data/hand_gestures_roboflow --yolo-splits test --json eval.json
 
 It prints a table beside the original project's numbers, writes the metrics as JSON and, with
@@ -71,7 +72,7 @@ def _xywh(boxes: np.ndarray) -> list[list[float]]:
 
 
 def _coco_from(images: list[dict], annotations: list[dict]) -> COCO:
-    """An in-memory COCO object (no file) of one category, ``hand``."""
+    """Return an in-memory COCO object (no file) of one category, ``hand``."""
     coco = COCO()
     coco.dataset = {'images': images, 'annotations': annotations,
                     'categories': [{'id': _CATEGORY_ID, 'name': 'hand', 'supercategory': 'hand'}]}
@@ -81,8 +82,11 @@ def _coco_from(images: list[dict], annotations: list[dict]) -> COCO:
 
 def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
                  verbose: bool = False) -> dict:
-    """COCO bbox metrics of `predictions` (one :class:`Detections` per sample, pixels) against
-    the boxes of `samples`, with pycocotools' COCOeval over the single category ``hand``.
+    """
+    Score `predictions` against the boxes of `samples` with COCO bbox metrics.
+
+    `predictions` holds one :class:`Detections` per sample (pixels); pycocotools' COCOeval runs
+    over the single category ``hand``.
 
     Every prediction counts as a hand whatever its class id. Returns floats under
     ``AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100`` (-1 where COCO gives -1: no ground truth
@@ -118,7 +122,8 @@ def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
 
 def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_score: float = 0.0,
                       progress: bool = True) -> tuple[dict, list[Detections]]:
-    """Run `detector` on every sample's image (read with OpenCV, given as RGB) and score it.
+    """
+    Run `detector` on every sample's image (read with OpenCV, given as RGB) and score it.
 
     Returns ``(metrics, predictions)``: :func:`coco_metrics` plus ``latency_ms_median`` and
     ``latency_ms_p95``, the time of ``detector.detect`` alone per image (reading the file
@@ -147,7 +152,8 @@ def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_sco
 
 
 def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
-    """Precision-recall curves (area all, 100 detections per image) at IoU 0.5.
+    """
+    Precision-recall curves (area all, 100 detections per image) at IoU 0.5.
 
     0.75 and the mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result,
     to `png`.
@@ -182,7 +188,8 @@ def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
 
 def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy COCO-style matching of one image.
+    """
+    Greedy COCO-style matching of one image.
 
     Detections in descending score order each take the unmatched ground-truth box they overlap
     most, if that IoU is at least `iou`.
@@ -213,8 +220,11 @@ def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
 def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detections],
                         out_dir: str | Path, n: int = 8, iou: float = 0.5,
                         min_score: float = 0.5) -> list[Path]:
-    """Annotated PNGs of the `n` images with the most errors (missed hands + false positives
-    among detections scoring at least `min_score`, matched at IoU `iou`), worst first.
+    """
+    Write annotated PNGs of the `n` images with the most errors, worst first.
+
+    Errors are missed hands and false positives among detections scoring at least `min_score`,
+    matched at IoU `iou`.
 
     Drawn: true positives green, missed ground truth red, false positives yellow (with score);
     a banner states the counts. Images without an error are never written. Returns the paths,
@@ -263,9 +273,12 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def format_table(metrics: dict) -> str:
-    """The metrics as the original project's report table (AP, AP@0.5, AP@0.75, AP small /
-    medium / large, AR@100) beside its SSD MobileNet v2 numbers, with the caveat that those
-    come from a random frame split and are not comparable with a split by video.
+    """
+    Return the metrics as the original project's report table.
+
+    AP, AP@0.5, AP@0.75, AP small / medium / large, AR@100 beside its SSD MobileNet v2 numbers,
+    with the caveat that those come from a random frame split and are not comparable with a
+    split by video.
 
     ``n/a`` = no ground truth in that size range; ``-`` = not reported by the original.
     """

@@ -1,4 +1,5 @@
-"""Export a hand detector: OD API frozen graph and TFLite files, and ``hand-tracker-export``.
+"""
+Export a hand detector: OD API frozen graph and TFLite files, and ``hand-tracker-export``.
 
 :func:`export_frozen_graph` and :func:`export_tflite` write any detection `tf.function`;
 :func:`make_detect_fn` makes one of the trained SSD, :func:`export_model` writes and evaluates
@@ -54,8 +55,12 @@ def _od_api_outputs(detect_fn: Callable, image: tf.Tensor) -> dict[str, tf.Tenso
 
 def _frozen_function(detect_fn: Callable, shape: list[int | None]
                      ) -> tuple[tf.types.experimental.ConcreteFunction, list[str]]:
-    """(frozen concrete function image_tensor (uint8 `shape`) -> flat OD API outputs, the
-    output keys in the order of its outputs). Variables become constants."""
+    """
+    Freeze `detect_fn` for image_tensor (uint8 `shape`): variables become constants.
+
+    Returns (frozen concrete function -> flat OD API outputs, the output keys in the order of
+    its outputs).
+    """
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec(shape, tf.uint8, name=INPUT_NAME)
@@ -83,7 +88,8 @@ def _rename_nodes(graph_def: tf.compat.v1.GraphDef, renames: dict[str, str]) -> 
 
 
 def export_frozen_graph(detect_fn: Callable, path: str | Path) -> Path:
-    """Write `detect_fn` as a TF OD API style frozen inference graph (a GraphDef ``.pb``).
+    """
+    Write `detect_fn` as a TF OD API style frozen inference graph (a GraphDef ``.pb``).
 
     `detect_fn` (a ``tf.function`` or plain callable of TF ops) takes one uint8 tensor
     ``[1, None, None, 3]`` and returns the OD API output dict (see the module docstring).
@@ -128,7 +134,8 @@ def export_frozen_graph(detect_fn: Callable, path: str | Path) -> Path:
 
 def export_tflite(detect_fn_fixed: Callable, path: str | Path, input_size: int,
                   representative_images: Iterable[np.ndarray] | None = None) -> Path:
-    """Write `detect_fn_fixed` as a TFLite model with a uint8 ``[1, S, S, 3]`` input.
+    """
+    Write `detect_fn_fixed` as a TFLite model with a uint8 ``[1, S, S, 3]`` input.
 
     `detect_fn_fixed` takes a uint8 tensor ``[1, input_size, input_size, 3]`` and returns the
     OD API output dict. The model's signature outputs are named ``detection_boxes`` etc., which
@@ -218,7 +225,8 @@ def _check_runs(model: bytes, size: int, path: str | Path) -> None:
 def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = False,
                    max_detections: int = 100, iou_threshold: float = 0.6,
                    min_score: float = 0.01):
-    """A ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
+    """
+    Return a ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
 
     uint8 ``[1, H, W, 3]`` (``[1, S, S, 3]`` with `fixed_size`) -> resize to ``S x S``,
     the model (which normalises), box decoding, sigmoid, class-agnostic NMS
@@ -253,7 +261,8 @@ def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = Fal
 def export_model(model: keras.Model, config: SSDConfig, out: Path,
                  calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
                  keras_metrics: dict | None = None) -> dict:
-    """Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
+    """
+    Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
 
     Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
     evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
@@ -297,8 +306,11 @@ def export_model(model: keras.Model, config: SSDConfig, out: Path,
 
 
 def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
-    """`n` training images drawn with `seed`, stretched to ``size`` squared (RGB uint8, the
-    TFLite input), for int8 calibration."""
+    """
+    Return `n` training images drawn with `seed` for int8 calibration.
+
+    They are stretched to ``size`` squared (RGB uint8, the TFLite input).
+    """
     pick = np.random.default_rng(seed).permutation(len(samples))[:n]
     return [to_network_input(read_rgb(samples[i].image_path), size).astype(np.uint8)
             for i in pick]
@@ -306,7 +318,8 @@ def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.
 
 # ----------------------------------------------------------------------------- command
 def load_export_samples(args: argparse.Namespace) -> tuple[list, list]:
-    """(calibration samples, evaluation samples) of the ``hand-tracker-export`` options.
+    """
+    (calibration samples, evaluation samples) of the ``hand-tracker-export`` options.
 
     The calibration images are drawn from the training list (EgoHands --train-videos, repeated
     --egohands-repeat times as in training, and the YOLO ``train`` split); the exported files

@@ -1,4 +1,5 @@
-"""The training input pipeline: numpy + OpenCV, a :class:`keras.utils.PyDataset` (no TensorFlow).
+"""
+The training input pipeline: numpy + OpenCV, a :class:`keras.utils.PyDataset` (no TensorFlow).
 
 Images are decoded once and kept in memory, downscaled so their longer side is at most
 ``cache_side`` pixels (1280x720 EgoHands frames are far larger than a 300x300 network needs),
@@ -29,7 +30,7 @@ class CachedImage:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """An image file as RGB uint8 (raises ``FileNotFoundError`` when unreadable)."""
+    """Return an image file as RGB uint8 (raises ``FileNotFoundError`` when unreadable)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError(f'cannot read image {path}')
@@ -67,7 +68,8 @@ def normalised_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class SSDDataset(keras.utils.PyDataset):
-    """Batches ``(images (B,S,S,3) float32, {'boxes': (B,A,5), 'classes': (B,A,1)})``.
+    """
+    Batches ``(images (B,S,S,3) float32, {'boxes': (B,A,5), 'classes': (B,A,1)})``.
 
     With ``augment`` the order is reshuffled and the images re-augmented every epoch, both
     drawn from ``seed``, the epoch and the batch index, so a run is reproducible whatever the

@@ -1,4 +1,5 @@
-"""TFRecords in the TF Object Detection API schema, from and back to :class:`Sample` data.
+"""
+TFRecords in the TF Object Detection API schema, from and back to :class:`Sample` data.
 
 One ``tf.train.Example`` per image, with the keys the OD API's ``TfExampleDecoder`` reads::
 
@@ -50,7 +51,8 @@ FEATURES = {
 
 
 def encoded_image(path: str | Path) -> tuple[bytes, str]:
-    """``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded).
+    """
+    ``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded).
 
     Other formats (BMP, WebP, ...) losslessly re-encoded as PNG. Raises FileNotFoundError /
     ValueError for a missing or unreadable file.
@@ -90,7 +92,8 @@ def _hand_id(label_map: Mapping[int, str]) -> int:
 
 def sample_to_example(sample: Sample, label_map: Mapping[int, str] = HAND_LABEL_MAP
                       ) -> tf.train.Example:
-    """The OD API ``tf.train.Example`` of one sample (every box a hand).
+    """
+    Return the OD API ``tf.train.Example`` of one sample (every box a hand).
 
     Raises ValueError when the image's own size is not the sample's width x height (the
     normalised boxes would be wrong) or the label map has no single ``hand``.
@@ -134,7 +137,8 @@ def shard_paths(path: str | Path, num_shards: int) -> list[Path]:
 def write_tfrecord(samples: Sequence[Sample], path: str | Path,
                    label_map: Mapping[int, str] = HAND_LABEL_MAP, num_shards: int = 1,
                    progress: bool = True) -> list[Path]:
-    """Write `samples` as OD API TFRecords (see the module doc) and return the files.
+    """
+    Write `samples` as OD API TFRecords (see the module doc) and return the files.
 
     With ``num_shards > 1`` the samples go round-robin into ``path-0000k-of-0000n`` files.
     The class of every box is the label map's ``hand`` id. Raises ValueError for fewer than
@@ -158,7 +162,8 @@ def write_tfrecord(samples: Sequence[Sample], path: str | Path,
 
 
 def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
-    """The files of a TFRecord: the file itself, a list of files.
+    """
+    Return the files of a TFRecord: the file itself, a list of files.
 
     Or the shards ``path-?????-of-?????`` of a sharded one. Raises FileNotFoundError when there
     are none.
@@ -176,7 +181,8 @@ def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def parse_example(serialized: bytes) -> dict:
-    """One serialized OD API example as Python values: ``image/encoded`` bytes.
+    """
+    One serialized OD API example as Python values: ``image/encoded`` bytes.
 
     The other strings ``str``, height/width ``int``, boxes ``float32`` arrays, class labels an
     ``int64`` array, ``image/object/class/text`` and ``image/object/side/text`` lists of
@@ -199,7 +205,8 @@ def parse_example(serialized: bytes) -> dict:
 
 
 def read_tfrecord(path: str | Path | Sequence[str | Path]) -> list[dict]:
-    """Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`).
+    """
+    Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`).
 
     In file order, parsed by :func:`parse_example`.
     """

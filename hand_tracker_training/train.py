@@ -1,4 +1,5 @@
-"""Train the SSD MobileNet v2 hand detector and export it (``hand-tracker-train``).
+r"""
+Train the SSD MobileNet v2 hand detector and export it (``hand-tracker-train``).
 
 Training runs on any Keras 3 backend (the input pipeline is numpy + OpenCV); exporting needs
 TensorFlow. A run directory (``--out``) gets::
@@ -17,9 +18,9 @@ TensorFlow. A run directory (``--out``) gets::
 
 Examples::
 
-    hand-tracker-train --egohands ../shared/data/egohands \\
-        --train-videos CARDS_LIVINGROOM_B_T,PUZZLE_LIVINGROOM_T_B --val-videos CARDS_OFFICE_S_B \\
-        --yolo ../shared/data/hand_gestures_roboflow \\
+    hand-tracker-train --egohands ../shared/data/egohands \
+        --train-videos CARDS_LIVINGROOM_B_T,PUZZLE_LIVINGROOM_T_B --val-videos CARDS_OFFICE_S_B \
+        --yolo ../shared/data/hand_gestures_roboflow \
         --init ../shared/weights/mobilenet_v2_1.0_224_imagenet_int8.tflite --out runs/hands
     hand-tracker-train --smoke --egohands ../shared/data/egohands --out /tmp/smoke
     hand-tracker-export --run runs/hands --out models/
@@ -73,7 +74,8 @@ def load_samples(args: argparse.Namespace) -> tuple[list, list]:
 
 # ----------------------------------------------------------------------------- callbacks
 class ValidationAP(keras.callbacks.Callback):
-    """COCO metrics of the model on the validation images every `every` epochs.
+    """
+    COCO metrics of the model on the validation images every `every` epochs.
 
     Adds ``val_AP``, ``val_AP50``, ``val_AP75`` to the epoch logs (later callbacks such as
     TensorBoard see them), appends them to ``validation.csv`` (CSVLogger fixes its columns at
@@ -129,8 +131,11 @@ class EpochState(keras.callbacks.Callback):
 
 # ----------------------------------------------------------------------------- plots
 def plot_history(out: Path, png: Path) -> Path:
-    """Training curves of run directory `out` (``history.csv`` losses, ``validation.csv``
-    AP per evaluated epoch) as a small PNG."""
+    """
+    Plot the training curves of run directory `out` as a small PNG.
+
+    ``history.csv`` gives the losses, ``validation.csv`` the AP per evaluated epoch.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -180,9 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument('--init', default='auto',
                    help="'imagenet' (Keras download), a MobileNetV2 .tflite, a .keras / "
                         "run's .weights.h5 (fine-tuning), 'scratch', or 'auto' (imagenet, "
-                        f"else {SHARED_TFLITE})")
+                        f'else {SHARED_TFLITE})')
     m.add_argument('--trainable-from', default='block_7_expand',
-                   help="with a pretrained --init, freeze the backbone layers before this one "
+                   help='with a pretrained --init, freeze the backbone layers before this one '
                         "(block_7 starts the stride-16 part); '' trains everything")
     t = p.add_argument_group('training')
     t.add_argument('--epochs', type=int, help='default 60; smoke 2')
@@ -243,8 +248,11 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
 
 
 def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]:
-    """The training part of ``hand-tracker-train``: returns (model with best weights, config,
-    training samples, validation samples)."""
+    """
+    Run the training part of ``hand-tracker-train``.
+
+    Returns (model with best weights, config, training samples, validation samples).
+    """
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)

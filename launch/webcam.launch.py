@@ -1,4 +1,7 @@
-"""Webcam -> hand_detector (detections, tracks, gestures) [-> rviz2].
+"""
+Webcam -> hand_detector (detections, tracks, gestures) [-> rviz2].
+
+Usage::
 
   ros2 launch hand_tracker webcam.launch.py [device:=0] [model:=/path/model.tflite]
       [namespace:=left_cam] [rviz:=true] [params_file:=/path/hand_tracker.yaml]

@@ -43,7 +43,8 @@ def roboflow_dir(shared_data) -> Path:
 
 @pytest.fixture(scope='session')
 def fixture_models(tmp_path_factory) -> dict[str, Path]:
-    """The "bright cell" test detector (test/fixture_models.py), exported once per session.
+    """
+    Return the "bright cell" test detector (test/fixture_models.py), exported once per session.
 
     Paths by kind, ``frozen_graph``, ``tflite``, ``tflite_int8`` and ``label_map``.
     """

@@ -14,5 +14,5 @@ EXCLUDED = [REPO / 'hand_tracker_training' / 'datasets.py']
 
 
 def excluded() -> list[Path]:
-    """The EXCLUDED files that exist."""
+    """Return the EXCLUDED files that exist."""
     return [p for p in EXCLUDED if p.exists()]

@@ -37,7 +37,7 @@ def load_frame(egohands_dir: Path, index: int = 0) -> tuple[np.ndarray, np.ndarr
 
 @pytest.fixture(scope='module')
 def scene(egohands_dir):
-    """A real frame, its hands as detections, and confirmed tracks with short trails."""
+    """Return a real frame, its hands as detections, and confirmed tracks with short trails."""
     rgb, boxes, sides = load_frame(egohands_dir)
     assert len(boxes) >= 2
     tracker = HandTracker()
@@ -50,7 +50,7 @@ def scene(egohands_dir):
 
 
 def near_boxes_mask(shape, boxes, margin: int, text_width: int) -> np.ndarray:
-    """True within `margin` px of each box, plus `text_width` px to the right (labels)."""
+    """Return a mask: True within `margin` px of each box and `text_width` px right of it."""
     mask = np.zeros(shape[:2], bool)
     for x0, y0, x1, y1 in np.round(boxes).astype(int):
         mask[max(y0 - margin, 0):y1 + margin, max(x0 - margin, 0):x1 + margin + text_width] = True
@@ -134,9 +134,12 @@ def test_recent_gestures_keep_the_last_one_per_hand_for_a_while():
 
 
 def test_lost_tracks_are_faint_thin_and_unlabelled(egohands_dir):
-    """A hand that vanishes from the detections (its track LOST, the box only predicted) is
-    drawn as a thin faint outline without label or trail; the hand still seen keeps its full
-    box and label."""
+    """
+    Draw a lost hand as a thin faint outline without label or trail.
+
+    A hand that vanishes from the detections (its track LOST, the box only predicted) gets the
+    outline; the hand still seen keeps its full box and label.
+    """
     rgb, boxes, sides = load_frame(egohands_dir)
     tracker = HandTracker()
     for k in range(4):

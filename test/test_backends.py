@@ -1,4 +1,5 @@
-"""Backends (hand_tracker_ros.backends) and label maps, on real exported models.
+"""
+Backends (hand_tracker_ros.backends) and label maps, on real exported models.
 
 The models are the "bright cell" fixture detector (test/fixture_models.py) exported as a frozen
 graph, a float TFLite and an int8 TFLite model: its detections are known exactly from the frame
@@ -32,7 +33,8 @@ def detectors(fixture_models) -> dict[str, Detector]:
 
 
 def box_tolerance(kind: str, width: int, height: int) -> np.ndarray:
-    """Per-coordinate pixel tolerance: float models are exact (to float rounding).
+    """
+    Per-coordinate pixel tolerance: float models are exact (to float rounding).
 
     The int8 model's boxes come out of an int8 tensor over [0, 1], i.e. within half a step of
     1/255.
@@ -116,7 +118,8 @@ def test_at_most_max_detections(detectors, kind):
 
 @pytest.fixture(scope='module')
 def raw_output_models(tmp_path_factory) -> list:
-    """Models whose raw outputs are unsorted, reach outside the image.
+    """
+    Models whose raw outputs are unsorted, reach outside the image.
 
     Have a class 2 and a padding entry (the best score) past num_detections.
     """
@@ -166,7 +169,8 @@ def test_backends_agree(detectors):
 
 
 def test_real_egohands_frame_backends_agree(detectors, egohands_dir):
-    """A real 1280x720 EgoHands frame.
+    """
+    A real 1280x720 EgoHands frame.
 
     The frozen graph (TF resizes inside the graph) and the TFLite model (OpenCV resizes to
     300x300 first) find the same cells, in frame pixels, and they are the brightest cells
@@ -233,7 +237,8 @@ def test_concurrent_detect(detectors, kind):
 # ------------------------------------------------------------------------------ other inputs
 @pytest.fixture(scope='module')
 def input_variant_models(tmp_path_factory) -> dict[str, object]:
-    """TFLite models with the other input types the backend supports.
+    """
+    Return TFLite models with the other input types the backend supports.
 
     Converted here with tf.lite directly (export_tflite always makes uint8-input models):
 
@@ -324,7 +329,7 @@ def test_label_map_od_api_syntax(tmp_path):
     ("item { id: 0 name: 'background' }\n", 'item 1 (background) needs an id >= 1'),
     ("item { id: 1 name: 'hand' }\nitem { id: 2 }\n", 'item 2 (id 2) has no name'),
     ("item { id: 1 name: 'hand' }\nitem { id: 1 name: 'palm' }\n", 'duplicate id 1'),
-    ("# nothing\n", 'no items'),
+    ('# nothing\n', 'no items'),
 ], ids=['unclosed', 'bad_int', 'no_id', 'id_0', 'no_name', 'duplicate', 'empty'])
 def test_label_map_errors(tmp_path, text, message):
     path = tmp_path / 'bad.pbtxt'

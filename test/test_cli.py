@@ -52,7 +52,8 @@ def test_run_with_missing_source_or_model_explains(tmp_path, fixture_models):
 
 
 def test_camera_command_runs_the_camera_node(ten_frames):
-    """`hand-tracker camera --ros-args ...` is the camera node itself.
+    """
+    `hand-tracker camera --ros-args ...` is the camera node itself.
 
     Its images arrive here over DDS with the frames' size, in its namespace.
     """

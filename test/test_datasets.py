@@ -1,4 +1,5 @@
-"""hand_tracker_training.datasets on the real EgoHands and Roboflow data of ../shared/data.
+"""
+hand_tracker_training.datasets on the real EgoHands and Roboflow data of ../shared/data.
 
 Facts of the data used here (data README and task): the three EgoHands videos hold 100 labelled
 1280x720 frames each, 913 hands in all (CARDS_LIVINGROOM_B_T 297, CARDS_OFFICE_S_B 262,
@@ -53,8 +54,12 @@ def real_polygons(egohands_dir: Path, video: str):
 
 
 def make_video(root: Path, name: str, frames: list[Path], entries: list[dict]) -> Path:
-    """An EgoHands layout under `root`: symlinks to real frames + a polygons.mat of `entries`
-    ({field: N x 2 array}; missing fields are hands not in view)."""
+    """
+    Return an EgoHands layout under `root`: real frames + a polygons.mat of `entries`.
+
+    The frames are symlinks; `entries` are {field: N x 2 array}, missing fields are hands not in
+    view.
+    """
     folder = root / '_LABELLED_SAMPLES' / name
     folder.mkdir(parents=True)
     for frame in frames:
@@ -295,7 +300,7 @@ def test_coco_categories_crowd_and_sizes_from_images(egohands_dir, tmp_path):
     np.testing.assert_array_equal(sample.boxes, [[10, 20, 40, 60], [1250, 700, 1280, 720]])
     assert sample.sides == ['', '']
     assert len(load_coco(path)[0].boxes) == 3
-    with pytest.raises(ValueError, match="no category paw"):
+    with pytest.raises(ValueError, match='no category paw'):
         load_coco(path, category_names=['paw'])
     path.write_text('{"annotations": []}')
     with pytest.raises(ValueError, match='not a COCO'):

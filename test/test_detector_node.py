@@ -1,4 +1,5 @@
-"""The hand_detector node for real: a node process, images over DDS from this process.
+"""
+The hand_detector node for real: a node process, images over DDS from this process.
 
 The detector is the fixture "bright cell" model (test/fixture_models.py: a real TF frozen graph
 and TFLite model with the OD API signature), whose boxes are known exactly, so the node's
@@ -22,7 +23,7 @@ CELLS = [(2, 3), (7, 6)]
 
 
 def sorted_boxes(w: int, h: int) -> np.ndarray:
-    """The fixture model's boxes for a w x h frame of CELLS, sorted like boxes_of()."""
+    """Return the fixture model's boxes for a w x h frame of CELLS, sorted like boxes_of()."""
     return np.array(sorted(expected_boxes(w, h, CELLS).tolist()))
 
 
@@ -125,7 +126,7 @@ class Client:
 
 
 def image_msg(rgb: np.ndarray, encoding='rgb8', pad=0):
-    """A sensor_msgs/Image of `rgb` in `encoding`, rows padded by `pad` garbage bytes."""
+    """Return a sensor_msgs/Image of `rgb` in `encoding`, rows padded by `pad` garbage bytes."""
     from sensor_msgs.msg import Image
     h, w = rgb.shape[:2]
     conv = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
@@ -330,7 +331,7 @@ def test_missing_model_is_a_clear_error_and_the_node_stays_up():
 
 @pytest.fixture()
 def inprocess_node(fixture_models):
-    """The node in this process (to read its counters), fed by another process over DDS."""
+    """Return the node in this process (to read its counters), fed by another process over DDS."""
     from hand_tracker_ros.detector_node import HandDetectorNode
     import rclpy
     from rclpy.parameter import Parameter
@@ -353,7 +354,8 @@ def inprocess_node(fixture_models):
 
 
 def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_node):
-    """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted.
+    """
+    A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted.
 
     Every received frame is accounted for, latency stays bounded.
     """
@@ -392,7 +394,8 @@ def test_runtime_parameters_validated(inprocess_node):
 
 
 def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
-    """One atomic batch over the parameter service (another context, so over DDS).
+    """
+    One atomic batch over the parameter service (another context, so over DDS).
 
     A valid tracker value and a model path that cannot load. The batch is rejected and neither
     the tracker setting, nor the model, nor the parameter values change; the same tracker value
@@ -441,8 +444,12 @@ def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
 
 
 def test_swipe_over_dds_produces_one_gesture_event(raw_node):
-    """A hand (bright cell) sweeping left to right at 30 Hz -> exactly one swipe_right event
-    on `gestures`, from the hand's track id, stamped from the images."""
+    """
+    Publish exactly one swipe_right event for a hand sweeping left to right at 30 Hz.
+
+    The hand is a bright cell; the event on `gestures` carries the hand's track id and stamps
+    from the images.
+    """
     from hand_tracker.msg import GestureEvent
     from rclpy.qos import QoSProfile
     proc, c = raw_node

@@ -1,4 +1,5 @@
-"""hand_tracker_training.evaluate on real EgoHands annotations with the real pycocotools.
+"""
+hand_tracker_training.evaluate on real EgoHands annotations with the real pycocotools.
 
 Every expected metric is derived by hand in the comments from how COCO's AP works: detections of
 all images sorted by score, precision made monotone (the best precision at any higher recall),
@@ -29,7 +30,7 @@ ONE = pytest.approx(1.0, abs=1e-9)
 
 
 def iou(a, b) -> float:
-    """IoU of two [x0, y0, x1, y1] boxes, written out independently of the module under test."""
+    """Return the IoU of two [x0, y0, x1, y1] boxes, written independently of the code tested."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
@@ -45,7 +46,7 @@ def dets(boxes, scores) -> Detections:
 
 @pytest.fixture(scope='module')
 def samples(egohands_dir):
-    """The 100 labelled frames of one real EgoHands video."""
+    """Return the 100 labelled frames of one real EgoHands video."""
     s = load_egohands(egohands_dir, videos=[VIDEO])
     assert len(s) == 100
     assert sum(len(x.boxes) for x in s) > 100
@@ -112,7 +113,7 @@ def test_half_of_the_hands_missing(samples, n_hands):
 
 
 def _far_box(s) -> list[float]:
-    """A 60x60 box not touching any hand of sample `s` (searched over a grid)."""
+    """Return a 60x60 box not touching any hand of sample `s` (searched over a grid)."""
     for y in range(0, s.height - 60, 30):
         for x in range(0, s.width - 60, 30):
             box = [x, y, x + 60, y + 60]

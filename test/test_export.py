@@ -1,4 +1,5 @@
-"""hand_tracker_training.export: frozen graph and TFLite exports of a detection tf.function.
+"""
+hand_tracker_training.export: frozen graph and TFLite exports of a detection tf.function.
 
 The exported models are loaded back through hand_tracker_ros.backends (as the node does) and
 inspected as GraphDef / TFLite files.
@@ -72,8 +73,11 @@ def test_variables_are_frozen_at_export(tmp_path):
 
 
 def test_frozen_graph_with_clashing_op_names(tmp_path, fixture_models):
-    """A function whose own ops are named like the OD API outputs still exports with the
-    outputs under those names, carrying the right values."""
+    """
+    Export a function whose own ops are named like the OD API outputs.
+
+    The outputs still come under those names, carrying the right values.
+    """
     model = make_bright_cell_model()
 
     @tf.function

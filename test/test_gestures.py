@@ -26,7 +26,8 @@ def make_track(cx: float, cy: float, size: float, hand_id: int = 1,
 
 def trajectory(keys: list[tuple[float, float, float, float]], fps: float = FPS,
                jitter: float = 0.0, seed: int = 0) -> np.ndarray:
-    """(K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size).
+    """
+    (K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size).
 
     Smoothstep between them; `jitter` adds Gaussian noise of that many hand sizes to centre and
     size.

@@ -15,7 +15,7 @@ FRAME = '_LABELLED_SAMPLES/CARDS_OFFICE_S_B/frame_0008.jpg'
 
 @pytest.fixture(scope='module')
 def rgb(egohands_dir) -> np.ndarray:
-    """The real frame as read-only RGB, so no test can alter it for the others."""
+    """Return the real frame as read-only RGB, so no test can alter it for the others."""
     bgr = cv2.imread(str(egohands_dir / FRAME))
     assert bgr is not None, f'cannot read {egohands_dir / FRAME}'
     out = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -63,7 +63,7 @@ def _pixels(encoding: str, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _padded(pixels: np.ndarray, pad: int, seed: int = 1) -> tuple[bytes, int]:
-    """The rows of `pixels` each followed by `pad` random garbage bytes, and the step."""
+    """Return the rows of `pixels` each followed by `pad` random garbage bytes, and the step."""
     h = pixels.shape[0]
     row = pixels.reshape(h, -1)
     out = np.random.default_rng(seed).integers(0, 256, (h, row.shape[1] + pad), dtype=np.uint8)

@@ -1,4 +1,5 @@
-"""Results -> ROS messages (hand_tracker_ros.messages), without DDS: real tracker output.
+"""
+Results -> ROS messages (hand_tracker_ros.messages), without DDS: real tracker output.
 
 Real message classes, serialised and read back with rclpy's own (de)serialiser.
 """

@@ -1,4 +1,5 @@
-"""SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation.
+"""
+SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation.
 
 The Keras model and its losses, and the pretrained (TFLite ImageNet) initialisation.
 """
@@ -204,8 +205,11 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def test_tflite_weights_transfer_to_keras(tflite_weights, ego_samples, roboflow_dir):
-    """The Keras MobileNetV2 with the TFLite weights computes the TFLite classifier's
-    function: same ImageNet logits (up to int8 quantization noise) on real images."""
+    """
+    Check the Keras MobileNetV2 with the TFLite weights against the TFLite classifier.
+
+    Same ImageNet logits (up to int8 quantization noise) on real images.
+    """
     from ai_edge_litert.interpreter import Interpreter
     import cv2
     from hand_tracker_training.pretrained import load_tflite_backbone

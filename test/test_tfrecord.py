@@ -1,4 +1,5 @@
-"""hand_tracker_training.tfrecord: OD API TFRecords written from the real data.
+"""
+hand_tracker_training.tfrecord: OD API TFRecords written from the real data.
 
 Read back field by field.
 """

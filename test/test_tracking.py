@@ -35,7 +35,7 @@ class Frame:
 
 
 def perfect(stamp: float, truth: dict[int, list[float]], score: float = 0.9) -> Frame:
-    """A frame whose detections are exactly the truth."""
+    """Return a frame whose detections are exactly the truth."""
     return Frame(stamp, truth, list(truth.values()), [score] * len(truth))
 
 
@@ -174,7 +174,8 @@ def test_one_frame_false_positive_is_never_confirmed():
 
 @pytest.mark.parametrize('fps, peak', [(10.0, 30.0), (30.0, 40.0)])
 def test_fast_swipe_of_a_small_box_keeps_its_id(fps, peak):
-    """A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand).
+    """
+    A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand).
 
     At 10 fps (a slow detector) it jumps up to 3 widths between frames.
     """
@@ -272,7 +273,8 @@ def test_max_tracks_keeps_the_strongest_and_ids_are_never_reused():
 
 
 def random_sequence(seed: int, n: int = 240, fps: float = 30.0) -> list[Frame]:
-    """Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections.
+    """
+    Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections.
 
     A false detection anywhere in 10 % of the frames.
     """

@@ -1,4 +1,5 @@
-"""Detector + tracker on real hands in motion with known boxes.
+"""
+Detector + tracker on real hands in motion with known boxes.
 
 A camera pan is simulated by sliding a crop window over real EgoHands frames, so the shipped
 model sees real hands moving continuously and every hand's true box is known in every frame.
@@ -24,7 +25,8 @@ FPS = 30.0
 
 
 def pan_sequence(sample, rgb, dx_total=480, dy_total=120):
-    """Crops of `rgb` along a straight pan.
+    """
+    Crops of `rgb` along a straight pan.
 
     With the hands' boxes in each crop (hands less than 60% inside the crop are not required to
     be found).

@@ -1,4 +1,5 @@
-"""Training and export of the SSD on real EgoHands frames: the loss goes down.
+"""
+Training and export of the SSD on real EgoHands frames: the loss goes down.
 
 The exported frozen graph and TFLite give the Keras model's detections, and the smoke run works end
 to end (with --resume).
@@ -26,8 +27,11 @@ def frames(egohands_dir):
 
 @pytest.fixture(scope='module')
 def trained(frames):
-    """A 128 px SSD (ImageNet backbone when the shared weights exist) after 12 steps on 8
-    real frames, and the loss on those frames before and after."""
+    """
+    Return a 128 px SSD after 12 steps on 8 real frames, and the loss before and after.
+
+    The backbone is ImageNet-initialised when the shared weights exist.
+    """
     from hand_tracker_training.losses import BoxLoss, FocalLoss
     from hand_tracker_training.model import build_ssd, SSDConfig
     from hand_tracker_training.pretrained import initialise
@@ -58,7 +62,7 @@ def test_loss_decreases_on_real_frames(trained):
 
 
 def _assert_same_detections(ref, got, k: int = 10) -> None:
-    """The `k` best Keras detections are in `got` (IoU > 0.9, score within 0.02)."""
+    """Check that the `k` best Keras detections are in `got` (IoU > 0.9, score within 0.02)."""
     from hand_tracker_ros.geometry import pairwise_iou
     assert len(ref) > 0 and len(got) > 0
     top = ref.boxes[:k]
@@ -70,7 +74,8 @@ def _assert_same_detections(ref, got, k: int = 10) -> None:
 
 
 def test_export_gives_the_keras_detections(trained, frames, tmp_path):
-    """Frozen graph and float TFLite.
+    """
+    Frozen graph and float TFLite.
 
     Loaded by the ROS node's backends, detect what the Keras model detects on a real held-out
     frame (scores >= 0.05).
@@ -95,7 +100,8 @@ def test_export_gives_the_keras_detections(trained, frames, tmp_path):
 
 @pytest.mark.slow
 def test_smoke_training_end_to_end_and_resume(egohands_dir, tmp_path):
-    """``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and score.
+    """
+    ``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and score.
 
     ``--resume`` continues from the last epoch.
     """

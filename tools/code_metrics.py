@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Print the longest functions, the largest files and the import cycles of the project.
+"""
+Print the longest functions, the largest files and the import cycles of the project.
 
   python3 tools/code_metrics.py [--top 15] [--max-lines 60] [ROOT]
 
@@ -22,7 +23,7 @@ FOLDERS = PACKAGES + ('launch', 'benchmarks', 'test', 'tools')
 
 
 def python_files(root: Path) -> list[Path]:
-    """The project's Python files under the FOLDERS of `root`."""
+    """Return the project's Python files under the FOLDERS of `root`."""
     files = []
     for folder in FOLDERS:
         files += sorted((root / folder).rglob('*.py'))
@@ -57,7 +58,7 @@ def module_name(root: Path, path: Path) -> str:
 
 
 def imports_of(tree: ast.AST, module: str, is_package: bool) -> set[str]:
-    """The project modules imported anywhere in `tree` (relative imports resolved)."""
+    """Return the project modules imported anywhere in `tree` (relative imports resolved)."""
     found = set()
     base = module.split('.') if is_package else module.split('.')[:-1]
     for node in ast.walk(tree):
@@ -75,7 +76,7 @@ def imports_of(tree: ast.AST, module: str, is_package: bool) -> set[str]:
 
 
 def import_graph(root: Path) -> dict[str, set[str]]:
-    """{module: project modules it imports} of the project's packages."""
+    """Return {module: project modules it imports} of the project's packages."""
     files = {}
     for pkg in PACKAGES:
         for path in sorted((root / pkg).rglob('*.py')):
