@@ -101,8 +101,47 @@ def _draw_faint_boxes(img: np.ndarray, tracks: Sequence[Track], alpha: float = 0
         return
     overlay = img.copy()
     for t in tracks:
-        draw_box(overlay, t.box, track_colour(t.id), 1)
+        draw_box(overlay, t.box, track_colour(t.id), 1, line_type=cv2.LINE_8)
     cv2.addWeighted(overlay, alpha, img, 1.0 - alpha, 0.0, dst=img)
+
+
+def _draw_tracks(img: np.ndarray, tracks: Sequence[Track], thick: int,
+                 fonts: dict) -> dict[int, tuple[int, int, int, int]]:
+    """Draw the seen tracks in full and the lost ones faint; return the seen boxes by id."""
+    seen = [t for t in tracks if t.state != TrackState.LOST]
+    _draw_faint_boxes(img, [t for t in tracks if t.state == TrackState.LOST])
+    boxes_by_id = {}
+    for t in seen:
+        colour = track_colour(t.id)
+        if len(t.history) >= 2:
+            pts = np.round(np.asarray(t.history)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.polylines(img, [pts], False, colour, max(1, thick // 2), cv2.LINE_AA)
+        text = f'#{t.id} {t.score:.2f}' + (f' {t.side}' if t.side else '')
+        boxes_by_id[t.id] = draw_box(img, t.box, colour,
+                                     thick if t.state == TrackState.CONFIRMED else 1, text,
+                                     **fonts)
+    return boxes_by_id
+
+
+def _draw_texts(img: np.ndarray, status: str, gestures: Sequence[RecognisedGesture],
+                boxes_by_id: Mapping[int, tuple[int, int, int, int]], font_scale: float,
+                font_thick: int) -> None:
+    """Draw the status line and the gesture names (under their hand, else at the top left)."""
+    line_h = cv2.getTextSize('Ag', _FONT, font_scale, font_thick)[0][1] + 4 * font_thick + 4
+    y_text = line_h
+    if status:
+        draw_label(img, status, 0, y_text, _STATUS_BACKGROUND, font_scale, font_thick)
+        y_text += line_h
+    for ev in gestures:
+        text = f'{ev.name} ({ev.confidence:.2f})'
+        if ev.hand_id in boxes_by_id:
+            x0, _, _, y1 = boxes_by_id[ev.hand_id]
+            draw_label(img, text, x0, y1 + line_h, track_colour(ev.hand_id), font_scale,
+                       font_thick)
+        else:
+            draw_label(img, f'#{ev.hand_id} {text}', 0, y_text, track_colour(ev.hand_id),
+                       font_scale, font_thick)
+            y_text += line_h
 
 
 def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
@@ -141,32 +180,6 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
             f'{labels.get(cls, str(cls))} {float(detections.scores[i]):.2f}'
         draw_box(img, detections.boxes[i], _DETECTION_COLOUR, 1, text, **fonts)
 
-    seen = [t for t in tracks or () if t.state != TrackState.LOST]
-    _draw_faint_boxes(img, [t for t in tracks or () if t.state == TrackState.LOST])
-    boxes_by_id = {}
-    for t in seen:
-        colour = track_colour(t.id)
-        if len(t.history) >= 2:
-            pts = np.round(np.asarray(t.history)).astype(np.int32).reshape(-1, 1, 2)
-            cv2.polylines(img, [pts], False, colour, max(1, thick // 2), cv2.LINE_AA)
-        text = f'#{t.id} {t.score:.2f}' + (f' {t.side}' if t.side else '')
-        boxes_by_id[t.id] = draw_box(img, t.box, colour,
-                                     thick if t.state == TrackState.CONFIRMED else 1, text,
-                                     **fonts)
-
-    line_h = cv2.getTextSize('Ag', _FONT, font_scale, font_thick)[0][1] + 4 * font_thick + 4
-    y_text = line_h
-    if status:
-        draw_label(img, status, 0, y_text, _STATUS_BACKGROUND, font_scale, font_thick)
-        y_text += line_h
-    for ev in gestures or ():
-        text = f'{ev.name} ({ev.confidence:.2f})'
-        if ev.hand_id in boxes_by_id:
-            x0, _, _, y1 = boxes_by_id[ev.hand_id]
-            draw_label(img, text, x0, y1 + line_h, track_colour(ev.hand_id), font_scale,
-                       font_thick)
-        else:
-            draw_label(img, f'#{ev.hand_id} {text}', 0, y_text, track_colour(ev.hand_id),
-                       font_scale, font_thick)
-            y_text += line_h
+    boxes_by_id = _draw_tracks(img, tracks or (), thick, fonts)
+    _draw_texts(img, status, gestures or (), boxes_by_id, font_scale, font_thick)
     return img

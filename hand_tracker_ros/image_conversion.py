@@ -92,32 +92,11 @@ def _as_int(value, name: str, encoding: str) -> int:
             f'{encoding} image: {name} must be an integer, got {value!r}') from None
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int,
-                 is_bigendian: Union[int, bool], data: BytesLike, *,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def _checked_geometry(encoding: str, height, width, step, max_pixels: int):
     """
-    Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
+    Return (layout, height, width, step) of an Image message's fields, checked.
 
-    Args:
-        encoding: one of :data:`SUPPORTED_ENCODINGS` (case is ignored). ``8UC1``/``8UC3`` are
-            read as ``mono8``/``bgr8``; ``yuv422``/``uyvy`` are UYVY and
-            ``yuv422_yuy2``/``yuyv`` are YUYV (4:2:2, width must be even).
-        height, width: image size in pixels, both > 0 and ``height * width <= max_pixels``.
-        step: bytes per row, at least ``width * bytes_per_pixel``; any padding is skipped.
-        is_bigendian: byte order of ``mono16`` pixels (ignored by the 8-bit encodings).
-        data: the pixel bytes, at least ``step * height`` of them (any beyond are ignored).
-        max_pixels: the largest ``height * width`` accepted.
-
-    Returns
-    -------
-        uint8 array of shape (height, width, 3) in RGB order. For ``rgb8`` it is a view of
-        ``data`` (read-only when ``data`` is immutable, with row strides of ``step``); copy it
-        before writing into it. ``mono16`` keeps the high byte of each pixel (``>> 8``).
-
-    Raises
-    ------
-        ImageConversionError: unknown encoding, bad size/step, truncated data, odd YUV width.
-
+    Raises ImageConversionError for an unknown encoding or an impossible size or step.
     """
     if not isinstance(encoding, str):
         raise ImageConversionError(f'image encoding must be a string, got {encoding!r}')
@@ -145,6 +124,38 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
         raise ImageConversionError(
             f'step too small: {width}x{height} {encoding} needs at least {row_bytes} bytes per '
             f'row ({layout.bytes_per_pixel} per pixel), got step {step}')
+    return layout, height, width, step
+
+
+def image_to_rgb(encoding: str, height: int, width: int, step: int,
+                 is_bigendian: Union[int, bool], data: BytesLike, *,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """
+    Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
+
+    Args:
+        encoding: one of :data:`SUPPORTED_ENCODINGS` (case is ignored). ``8UC1``/``8UC3`` are
+            read as ``mono8``/``bgr8``; ``yuv422``/``uyvy`` are UYVY and
+            ``yuv422_yuy2``/``yuyv`` are YUYV (4:2:2, width must be even).
+        height, width: image size in pixels, both > 0 and ``height * width <= max_pixels``.
+        step: bytes per row, at least ``width * bytes_per_pixel``; any padding is skipped.
+        is_bigendian: byte order of ``mono16`` pixels (ignored by the 8-bit encodings).
+        data: the pixel bytes, at least ``step * height`` of them (any beyond are ignored).
+        max_pixels: the largest ``height * width`` accepted.
+
+    Returns
+    -------
+        uint8 array of shape (height, width, 3) in RGB order. For ``rgb8`` it is a view of
+        ``data`` (read-only when ``data`` is immutable, with row strides of ``step``); copy it
+        before writing into it. ``mono16`` keeps the high byte of each pixel (``>> 8``).
+
+    Raises
+    ------
+        ImageConversionError: unknown encoding, bad size/step, truncated data, odd YUV width.
+
+    """
+    layout, height, width, step = _checked_geometry(encoding, height, width, step, max_pixels)
+    row_bytes = width * layout.bytes_per_pixel
     buf = _as_bytes(data, f'{width}x{height} {encoding} image')
     needed = step * height
     if buf.size < needed:

@@ -247,6 +247,48 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
     return cbs
 
 
+def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
+    """Return (model, config, epochs done, best AP@0.5) of the run in `out` (``--resume``)."""
+    config = SSDConfig.from_json((out / 'config.json').read_text())
+    state = json.loads((out / 'state.json').read_text())
+    model = keras.saving.load_model(out / 'last.keras')
+    initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
+    print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
+    return model, config, initial_epoch, best
+
+
+def _new_model(args: argparse.Namespace,
+               out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
+    """Return a new initialised model, its config (written to `out`), 0 epochs done, no best."""
+    config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
+    (out / 'config.json').write_text(config.to_json())
+    (out / 'args.json').write_text(json.dumps(vars(args), indent=1))
+    model = build_ssd(config)
+    init = _resolve_init(args.init, args.alpha)
+    try:
+        print('initialisation:', initialise(model, init, args.alpha), flush=True)
+    except PretrainedUnavailable as e:
+        raise SystemExit(str(e)) from e
+    if init != 'scratch' and args.trainable_from:
+        print(f'frozen: {freeze_before(model, args.trainable_from)} layers before '
+              f'{args.trainable_from}', flush=True)
+    return model, config, 0, -1.0
+
+
+def _compile(model: keras.Model, args: argparse.Namespace, steps: int) -> None:
+    """Compile `model` with the losses and the optimizer (warm-up + cosine decay) of `args`."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
+        warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
+    if args.optimizer == 'sgd':
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                         weight_decay=args.weight_decay, clipnorm=10.0)
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                           clipnorm=10.0)
+    model.compile(optimizer=optimizer, loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
+
+
 def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]:
     """
     Run the training part of ``hand-tracker-train``.
@@ -260,26 +302,8 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     print(f'{len(train_samples)} training images ({sum(len(s.boxes) for s in train_samples)} '
           f'hands), {len(val_samples)} validation images', flush=True)
 
-    if args.resume:
-        config = SSDConfig.from_json((out / 'config.json').read_text())
-        state = json.loads((out / 'state.json').read_text())
-        model = keras.saving.load_model(out / 'last.keras')
-        initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
-        print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
-    else:
-        config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
-        (out / 'config.json').write_text(config.to_json())
-        (out / 'args.json').write_text(json.dumps(vars(args), indent=1))
-        model = build_ssd(config)
-        init = _resolve_init(args.init, args.alpha)
-        try:
-            print('initialisation:', initialise(model, init, args.alpha), flush=True)
-        except PretrainedUnavailable as e:
-            raise SystemExit(str(e)) from e
-        if init != 'scratch' and args.trainable_from:
-            print(f'frozen: {freeze_before(model, args.trainable_from)} layers before '
-                  f'{args.trainable_from}', flush=True)
-        initial_epoch, best = 0, -1.0
+    model, config, initial_epoch, best = _resume(args, out) if args.resume \
+        else _new_model(args, out)
 
     anchors = config.anchor_boxes()
     train_ds = SSDDataset(cache_images(train_samples, args.cache_side), anchors,
@@ -288,17 +312,7 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     train_ds.epoch = initial_epoch
     steps = len(train_ds)
     if not args.resume:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
-            warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
-        if args.optimizer == 'sgd':
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                             weight_decay=args.weight_decay, clipnorm=10.0)
-        else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
-                                               clipnorm=10.0)
-        model.compile(optimizer=optimizer,
-                      loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
+        _compile(model, args, steps)
     validation = None
     if val_samples:
         val_images = [to_network_input(c.rgb, config.input_size)
