@@ -74,10 +74,12 @@ def test_camera_command_runs_the_camera_node(ten_frames):
     got = []
     node.create_subscription(Image, '/cli_camera_test/image', got.append,
                              qos_profile_sensor_data)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
     try:
         deadline = time.monotonic() + 90
         while len(got) < 3 and time.monotonic() < deadline and proc.poll() is None:
-            rclpy.spin_once(node, timeout_sec=0.1)
+            executor.spin_once(timeout_sec=0.1)
         assert proc.poll() is None, proc.communicate()[0][-3000:]
         assert len(got) >= 3, 'no images from hand-tracker camera'
         assert (got[0].width, got[0].height) == (1280, 720)

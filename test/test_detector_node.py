@@ -411,6 +411,8 @@ def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     client_node = rclpy.create_node('param_batch_client', context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(client_node)
     try:
         name = node.get_fully_qualified_name()
         set_atomic = client_node.create_client(SetParametersAtomically,
@@ -420,7 +422,7 @@ def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
 
         def call(client, request):
             future = client.call_async(request)
-            rclpy.spin_until_future_complete(client_node, future, timeout_sec=60)
+            executor.spin_until_future_complete(future, timeout_sec=60)
             assert future.done(), 'no answer from the parameter service'
             return future.result()
 
