@@ -317,6 +317,23 @@ def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.
 
 
 # ----------------------------------------------------------------------------- command
+def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
+               calibration_samples: Sequence, eval_samples: Sequence, calibration_images: int,
+               seed: int) -> dict:
+    """
+    Export the model of training run `run` into `out` with :func:`export_model`.
+
+    `calibration_images` images drawn with `seed` from `calibration_samples` calibrate the int8
+    model; the run's ``best.json`` (if any) goes into the metrics as the Keras model's.
+    """
+    best = run / 'best.json'
+    keras_metrics = json.loads(best.read_text()) if best.exists() else None
+    return export_model(model, config, out,
+                        calibration_set(calibration_samples, calibration_images, seed,
+                                        config.input_size),
+                        eval_samples, keras_metrics)
+
+
 def load_export_samples(args: argparse.Namespace) -> tuple[list, list]:
     """
     (calibration samples, evaluation samples) of the ``hand-tracker-export`` options.
@@ -366,12 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = build_ssd(config)
     model.load_weights(args.weights or run / 'best.weights.h5')
     calibration, evaluation = load_export_samples(args)
-    best = run / 'best.json'
-    keras_metrics = json.loads(best.read_text()) if best.exists() else None
-    export_model(model, config, Path(args.out),
-                 calibration_set(calibration, args.calibration_images, args.seed,
-                                 config.input_size),
-                 evaluation, keras_metrics)
+    export_run(model, config, run, Path(args.out), calibration, evaluation,
+               args.calibration_images, args.seed)
     return 0
 
 

@@ -346,15 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, key, value)
     model, config, train_samples, val_samples = train(args)
     if not args.no_export:
-        from hand_tracker_training.export import calibration_set, export_model
+        from hand_tracker_training.export import export_run
 
-        keras_metrics = None
-        if (Path(args.out) / 'best.json').exists():
-            keras_metrics = json.loads((Path(args.out) / 'best.json').read_text())
-        export_model(model, config, Path(args.out) / 'export',
-                     calibration_set(train_samples, args.calibration_images, args.seed,
-                                     config.input_size),
-                     val_samples, keras_metrics)
+        export_run(model, config, Path(args.out), Path(args.out) / 'export', train_samples,
+                   val_samples, args.calibration_images, args.seed)
     return 0
 
 

@@ -16,3 +16,11 @@ EXCLUDED = [REPO / 'hand_tracker_training' / 'datasets.py']
 def excluded() -> list[Path]:
     """Return the EXCLUDED files that exist."""
     return [p for p in EXCLUDED if p.exists()]
+
+
+def lint_argv() -> list[str]:
+    """Return the command line of the ament linters: the LINTED paths less the excluded files."""
+    argv = [str(p) for p in LINTED]
+    if excluded():
+        argv += ['--exclude'] + [str(p) for p in excluded()]
+    return argv

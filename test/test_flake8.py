@@ -1,7 +1,6 @@
 """Code style the ROS way: ament_flake8 (ROS 2's flake8 configuration, lines up to 99)."""
-from lint_paths import excluded, LINTED
+from lint_paths import lint_argv
 import pytest
-
 
 ament_flake8 = pytest.importorskip(
     'ament_flake8.main', reason='ament_flake8 is not installed (pip: ros-ament-flake8, '
@@ -9,8 +8,5 @@ ament_flake8 = pytest.importorskip(
 
 
 def test_flake8():
-    argv = [str(p) for p in LINTED]
-    if excluded():
-        argv += ['--exclude'] + [str(p) for p in excluded()]
-    rc, errors = ament_flake8.main_with_errors(argv=argv)
+    rc, errors = ament_flake8.main_with_errors(argv=lint_argv())
     assert rc == 0, f'{len(errors)} code style errors / warnings:\n' + '\n'.join(errors)
