@@ -1,4 +1,5 @@
-"""End-to-end speed of the hand_detector node against the naive webcam-script design.
+"""
+End-to-end speed of the hand_detector node against the naive webcam-script design.
 
   .venv/bin/python benchmarks/bench_node.py [--duration 10] [--rates 30 60]
       [--model-dir models/] [--backends tflite frozen_graph] [--workers 1]
@@ -20,14 +21,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
+
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -82,7 +84,7 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     with lock:
         lat_a = np.array(lat)
         ordered = bool(np.all(np.diff(stamps) > 0)) if len(stamps) > 1 else True
-    res = dict(case=name, rate_in=rate, published=published, outputs=len(lat_a),
+    res = dict(case=name, rate_in=rate,  # noqa: C408 published=published, outputs=len(lat_a),
                rate_out=len(lat_a) / duration,
                dropped=published - len(lat_a),
                lat_median=float(np.median(lat_a)) if len(lat_a) else float('nan'),
@@ -96,21 +98,21 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
 
 
 def make_naive_node(model_path: str):
-    """The original webcam scripts' design: everything in the callback, one TF session."""
+    """Return the original webcam scripts' design: everything in the callback, one TF session."""
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_ros.image_conversion import image_to_rgb
     import rclpy
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2D, Detection2DArray
-
-    from hand_tracker_ros.backends import load_detector
-    from hand_tracker_ros.image_conversion import image_to_rgb
 
     detector = load_detector(model_path, num_threads=2)
     node = rclpy.create_node('naive_hand_detector')
     pub = node.create_publisher(Detection2DArray, 'detections', 10)
 
     def cb(msg):
-        rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian, msg.data)
+        rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                           msg.data)
         dets = detector.detect(rgb, min_score=0.5)
         out = Detection2DArray(header=msg.header)
         for b in dets.boxes:
@@ -126,9 +128,8 @@ def make_naive_node(model_path: str):
 
 
 def make_hand_detector(model_path: str, workers: int, threads: int, executor_kind: str):
-    from rclpy.parameter import Parameter
-
     from hand_tracker_ros.detector_node import HandDetectorNode
+    from rclpy.parameter import Parameter
     node = HandDetectorNode(parameter_overrides=[
         Parameter('model_path', value=model_path), Parameter('num_workers', value=workers),
         Parameter('num_threads', value=threads), Parameter('stats_period', value=3600.0)])
@@ -146,12 +147,14 @@ def make_hand_detector(model_path: str, workers: int, threads: int, executor_kin
 
 
 def random_weight_models(out_dir: Path) -> Path:
-    """An SSD MobileNet v2 300x300 (the real architecture, random weights) exported in all three
-    forms; int8 calibrated on real frames."""
-    import cv2
+    """
+    Export an SSD MobileNet v2 300x300 in all three forms.
 
-    from hand_tracker_training.model import SSDConfig, build_ssd
-    from hand_tracker_training.train import export_model
+    The real architecture with random weights; int8 calibrated on real frames.
+    """
+    import cv2
+    from hand_tracker_training.export import export_model
+    from hand_tracker_training.model import build_ssd, SSDConfig
     config = SSDConfig(input_size=300)
     frames = sorted((REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES'
                      / 'CARDS_OFFICE_S_B').glob('*.jpg'))[:16]
@@ -161,7 +164,8 @@ def random_weight_models(out_dir: Path) -> Path:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--duration', type=float, default=10.0)
     ap.add_argument('--rates', type=float, nargs='+', default=[30.0, 60.0])
     ap.add_argument('--model-dir', type=Path, default=REPO / 'models')
@@ -173,7 +177,7 @@ def main() -> int:
     ap.add_argument('--no-baseline', action='store_true')
     ap.add_argument('--executor', default='single',
                     help="the node's executor: 'single' (what the executables use) or 'multiN' "
-                         "(rclpy MultiThreadedExecutor with N threads, e.g. multi4)")
+                         '(rclpy MultiThreadedExecutor with N threads, e.g. multi4)')
     a = ap.parse_args()
     os.environ.update({k: v for k, v in _env().items() if k == 'FASTDDS_DEFAULT_PROFILES_FILE'})
     os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='bench_roslog_'))
@@ -193,27 +197,31 @@ def main() -> int:
                 print(rows[-1], flush=True)
             for b in a.backends:
                 rows.append(run_case(f'hand_detector {b} ({a.executor}, {a.workers} worker)',
-                                     lambda b=b: make_hand_detector(str(files[b]), a.workers, a.threads,
-                                                                    a.executor),
+                                     lambda b=b: make_hand_detector(
+                                         str(files[b]), a.workers, a.threads, a.executor),
                                      rate, a.duration, reliable_pub=False))
                 print(rows[-1], flush=True)
     finally:
         rclpy.try_shutdown()
     print()
-    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8; machine: {os.cpu_count()} cores')
-    hdr = f'| {"case":45s} | in Hz | out Hz | published | outputs | dropped | latency median ms | p95 ms | tracker ms |'
+    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8; '
+          f'machine: {os.cpu_count()} cores')
+    hdr = (f'| {"case":45s} | in Hz | out Hz | published | outputs | dropped | '
+           'latency median ms | p95 ms | tracker ms |')
     print(hdr)
     print('|' + '|'.join('-' * (len(c)) for c in hdr.split('|')[1:-1]) + '|')
     for r in rows:
-        print(f'| {r["case"]:45s} | {r["rate_in"]:5.0f} | {r["rate_out"]:6.1f} | {r["published"]:9d} | '
-              f'{r["outputs"]:7d} | {r["dropped"]:7d} | {r["lat_median"]:17.1f} | {r["lat_p95"]:6.1f} | '
+        print(f'| {r["case"]:45s} | {r["rate_in"]:5.0f} | {r["rate_out"]:6.1f} | '
+              f'{r["published"]:9d} | {r["outputs"]:7d} | {r["dropped"]:7d} | '
+              f'{r["lat_median"]:17.1f} | {r["lat_p95"]:6.1f} | '
               f'{r.get("tracker_ms_median", float("nan")):10.3f} |')
     for rate in a.rates:
         base = [r for r in rows if r['rate_in'] == rate and r['case'].startswith('naive')]
         if base:
             for r in rows:
                 if r['rate_in'] == rate and r is not base[0]:
-                    print(f'{rate:.0f} Hz {r["case"]}: output rate x{r["rate_out"] / max(base[0]["rate_out"], 1e-9):.2f}, '
+                    speed_up = r['rate_out'] / max(base[0]['rate_out'], 1e-9)
+                    print(f'{rate:.0f} Hz {r["case"]}: output rate x{speed_up:.2f}, '
                           f'p95 latency x{r["lat_p95"] / base[0]["lat_p95"]:.3f} of the baseline')
     return 0
 

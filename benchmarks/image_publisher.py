@@ -1,4 +1,5 @@
-"""Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
+"""
+Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
 
   python benchmarks/image_publisher.py --rate 30 --duration 10 [--topic image] [--reliable]
 
@@ -7,18 +8,20 @@ ROS clock at publish time, so a subscriber on this machine measures image-to-out
 now - header.stamp. Prints `published N` at the end.
 """
 import argparse
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
+
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def load_frames(n: int, width: int, height: int) -> list[bytes]:
-    folder = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
+    folder = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' \
+        / 'CARDS_OFFICE_S_B'
     files = sorted(folder.glob('*.jpg'))[:n]
     if not files:
         sys.exit(f'no frames in {folder}')
@@ -57,7 +60,8 @@ def main() -> int:
     t0 = time.monotonic()
     next_t = t0
     while time.monotonic() - t0 < a.duration:
-        msg = Image(height=a.height, width=a.width, encoding='rgb8', is_bigendian=0, step=a.width * 3)
+        msg = Image(height=a.height, width=a.width, encoding='rgb8', is_bigendian=0,
+                    step=a.width * 3)
         msg.header.frame_id = 'bench_camera'
         msg.data = frames[n % len(frames)]
         msg.header.stamp = node.get_clock().now().to_msg()

@@ -1,4 +1,5 @@
-"""Model loading and inference: TF OD API frozen graphs (TensorFlow) and TFLite (LiteRT).
+"""
+Model loading and inference: TF OD API frozen graphs (TensorFlow) and TFLite (LiteRT).
 
 :func:`load_detector` picks the backend by file type and returns a :class:`Detector` whose
 ``detect(rgb)`` gives :class:`~hand_tracker_ros.detections.Detections` in the pixels of the
@@ -18,18 +19,19 @@ Every loading problem raises :class:`ModelLoadError` naming the file and what is
 """
 from __future__ import annotations
 
-import re
-import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
+import re
+import threading
 
 import cv2
 import numpy as np
 
 from .detections import Detections
 from .label_map import read_label_map
+from .vocabulary import HAND_LABEL_MAP
 
-DEFAULT_LABELS = {1: 'hand'}
+
 LABEL_MAP_NAME = 'label_map.pbtxt'
 OD_API_OUTPUTS = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
 OD_API_INPUT = 'image_tensor'
@@ -52,7 +54,8 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
 
 
 class Detector(ABC):
-    """A loaded detection model.
+    """
+    A loaded detection model.
 
     Attributes: ``name`` (backend: ``'frozen_graph'`` or ``'tflite'``), ``model_path``,
     ``labels`` (``{id: name}``), ``input_size`` ((width, height) the image is resized to, or
@@ -68,17 +71,23 @@ class Detector(ABC):
         self.input_size = input_size
 
     def detect(self, rgb: np.ndarray, min_score: float = 0.0) -> Detections:
-        """Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score, the
-        model's valid detections (its ``num_detections``) with score >= `min_score`.
-        Safe to call from several threads at once."""
+        """
+        Detect in `rgb` (uint8 (H, W, 3) RGB): boxes in its pixels, sorted by score.
+
+        The model's valid detections (its ``num_detections``) with score >= `min_score`.
+        Safe to call from several threads at once.
+        """
         rgb = _check_rgb(rgb)
         boxes, scores, classes, num = self._run(rgb)
         return _to_detections(boxes, scores, classes, num, rgb.shape[1], rgb.shape[0], min_score)
 
     @abstractmethod
     def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]),
-        scores [N], classes [N], num_detections (any shape holding one number)."""
+        """
+        Raw OD API outputs for a checked image: boxes_norm [N, 4] ([ymin, xmin, ymax, xmax]).
+
+        Scores [N], classes [N], num_detections (any shape holding one number).
+        """
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}({str(self.model_path)!r}, labels={self.labels}, '
@@ -229,7 +238,8 @@ class TFLiteDetector(Detector):
 
     @classmethod
     def _find_outputs(cls, interpreter, model_path: Path) -> list[tuple[int, tuple | None]]:
-        """(tensor index, quantization) of boxes, scores, classes, num_detections.
+        """
+        (tensor index, quantization) of boxes, scores, classes, num_detections.
 
         By name first: signature output names, then tensor names, containing
         ``detection_boxes`` etc. Otherwise 4 outputs are taken as boxes, classes, scores, count
@@ -307,7 +317,7 @@ _BACKENDS = {'.pb': FrozenGraphDetector, '.tflite': TFLiteDetector}
 def _labels_for(model_path: Path, label_map_path: str | Path | None) -> dict[int, str]:
     path = Path(label_map_path) if label_map_path else model_path.parent / LABEL_MAP_NAME
     if not label_map_path and not path.is_file():
-        return dict(DEFAULT_LABELS)
+        return dict(HAND_LABEL_MAP)
     try:
         return read_label_map(path)
     except (OSError, ValueError) as exc:
@@ -316,8 +326,11 @@ def _labels_for(model_path: Path, label_map_path: str | Path | None) -> dict[int
 
 def load_detector(model_path: str | Path, label_map_path: str | Path | None = None,
                   num_threads: int = 2) -> Detector:
-    """Load the model at `model_path`, by extension: ``.pb`` (TF OD API frozen graph) or
-    ``.tflite`` (LiteRT), using `num_threads` CPU threads per inference.
+    """
+    Load the model at `model_path`, by extension.
+
+    ``.pb`` (TF OD API frozen graph) or ``.tflite`` (LiteRT), using `num_threads` CPU threads
+    per inference.
 
     Labels come from `label_map_path`, else a ``label_map.pbtxt`` beside the model, else
     ``{1: 'hand'}``. Raises :class:`ModelLoadError` naming the file and the problem.

@@ -1,4 +1,5 @@
-"""`camera` node: publishes a webcam, a video file or a folder of images as sensor_msgs/Image.
+"""
+`camera` node: publishes a webcam, a video file or a folder of images as sensor_msgs/Image.
 
 Frames are read in a thread of their own (a blocking capture never stalls the executor) and
 published as bgr8 (the capture's native order, no conversion) on `image`, stamped with the ROS
@@ -21,11 +22,14 @@ from .spin import spin_node
 
 
 class CameraNode(Node):
+    """Publishes the frames of a camera, a video file or a folder of images on ``image``."""
+
     def __init__(self, **kwargs):
         super().__init__('camera', **kwargs)
-        ro = dict(read_only=True)
+        ro = {'read_only': True}
         self.declare_parameter('source', '0', ParameterDescriptor(
-            description='camera index ("0"), /dev/videoN, a video file or a folder of images', **ro))
+            description='camera index ("0"), /dev/videoN, a video file or a folder of images',
+            **ro))
         self.declare_parameter('width', 640, ParameterDescriptor(
             description='requested camera width (cameras only)', integer_range=[IntegerRange(
                 from_value=0, to_value=7680, step=1)], **ro))
@@ -34,7 +38,8 @@ class CameraNode(Node):
                 from_value=0, to_value=4320, step=1)], **ro))
         self.declare_parameter('fps', 30.0, ParameterDescriptor(
             description='publishing rate in Hz; 0 = as fast as frames come (camera/video native)',
-            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0)], **ro))
+            floating_point_range=[FloatingPointRange(from_value=0.0, to_value=1000.0, step=0.0)],
+            **ro))
         self.declare_parameter('loop', False, ParameterDescriptor(
             description='restart a video file or folder at its end', **ro))
         self.declare_parameter('frame_id', 'camera', ParameterDescriptor(
@@ -78,7 +83,8 @@ class CameraNode(Node):
                 self.source.reopen()
                 continue
             if frame is None:
-                self.get_logger().info(f'end of {self.source.source} after {self.published} frames')
+                self.get_logger().info(
+                    f'end of {self.source.source} after {self.published} frames')
                 self.finished.set()
                 return
             msg = Image(height=frame.shape[0], width=frame.shape[1], encoding='bgr8',

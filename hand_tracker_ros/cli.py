@@ -1,163 +1,214 @@
-"""`hand-tracker`: the package's nodes without `ros2 launch` (pip-only machines).
+"""
+`hand-tracker`: the package's nodes without `ros2 launch` (pip-only machines).
+
+Commands::
 
   hand-tracker run --source 0|VIDEO|DIR [--model M] [--record out.mp4] [--params-file F]
       camera + hand_detector (+ tracker) in one process, same parameters as webcam.launch.py,
       a live progress line (fps, hands), optional recording of the annotated stream.
-  hand-tracker detect [--ros-args ...]   the detector node alone (= ros2 run hand_tracker hand_detector)
+  hand-tracker detect [--ros-args ...]   the detector node alone (= ros2 run hand_tracker
+                                         hand_detector)
   hand-tracker camera [--ros-args ...]   the camera node alone (= ros2 run hand_tracker camera)
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import threading
-import time
 from pathlib import Path
+import sys
+import time
 from typing import Optional
 
-from .resources import default_params_file, fastdds_profile
+from .resources import default_params_file, use_shm_profile
 
 
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+class StartupError(RuntimeError):
+    """`hand-tracker run` cannot start (no source, no model); the message says why."""
 
 
-def use_shm_profile() -> None:
-    """Large-image-friendly Fast DDS settings unless the user chose their own. Fast DDS 2.x
-    (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted, the wheels) FASTDDS_..."""
-    if any(v in os.environ for v in PROFILE_VARIABLES) or not fastdds_profile().is_file():
-        return
-    var = PROFILE_VARIABLES[1] if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy') \
-        else PROFILE_VARIABLES[0]
-    os.environ[var] = str(fastdds_profile())
-
-
-def _run(args: argparse.Namespace) -> int:
-    use_shm_profile()
-    import cv2
-    import rclpy
-    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+def _camera_overrides(args: argparse.Namespace) -> list:
     from rclpy.parameter import Parameter
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import Image
-    from vision_msgs.msg import Detection2DArray
+    overrides = [Parameter('source', value=str(args.source)), Parameter('loop', value=args.loop)]
+    if args.fps is not None:
+        overrides.append(Parameter('fps', value=float(args.fps)))
+    return overrides
 
+
+def _detector_overrides(args: argparse.Namespace) -> list:
+    from rclpy.parameter import Parameter
+    overrides = [Parameter('model_path', value=str(args.model))] if args.model else []
+    source = str(args.source)
+    if not (source.isdigit() or source.startswith('/dev/video')):
+        # recorded input: let frames wait (up to 30) instead of dropping them, so a slow
+        # start or a busy machine does not cut frames out of the recording
+        overrides.append(Parameter('queue_size', value=30))
+    if args.no_tracking:
+        overrides.append(Parameter('track', value=False))
+    return overrides
+
+
+def _start_nodes(args: argparse.Namespace) -> list:
+    """[camera, detector] with the command's parameters; StartupError if one cannot work."""
     from .camera_node import CameraNode
     from .detector_node import HandDetectorNode
     from .frame_source import SourceError
-    from .image_conversion import image_to_rgb
 
-    ros_args = ['--ros-args', '--params-file', str(args.params_file)]
-    if args.log_level:
-        ros_args += ['--log-level', args.log_level]
-    rclpy.init(args=[sys.argv[0]] + ros_args)
-    nodes = []
-    writer: Optional[cv2.VideoWriter] = None
     try:
-        cam_over = [Parameter('source', value=str(args.source)), Parameter('loop', value=args.loop)]
-        if args.fps is not None:
-            cam_over.append(Parameter('fps', value=float(args.fps)))
-        det_over = [Parameter('model_path', value=str(args.model))] if args.model else []
-        if not (str(args.source).isdigit() or str(args.source).startswith('/dev/video')):
-            # recorded input: let frames wait (up to 30) instead of dropping them, so a slow
-            # start or a busy machine does not cut frames out of the recording
-            det_over.append(Parameter('queue_size', value=30))
-        if args.no_tracking:
-            det_over.append(Parameter('track', value=False))
-        try:
-            camera = CameraNode(parameter_overrides=cam_over)
-        except SourceError as exc:
-            print(f'hand-tracker: {exc}', file=sys.stderr)
-            return 2
-        detector = HandDetectorNode(parameter_overrides=det_over)
-        if detector._detector is None:
-            print('hand-tracker: no usable model (see the error above); pass --model PATH',
-                  file=sys.stderr)
-            return 2
+        camera = CameraNode(parameter_overrides=_camera_overrides(args))
+    except SourceError as exc:
+        raise StartupError(str(exc)) from exc
+    detector = HandDetectorNode(parameter_overrides=_detector_overrides(args))
+    if detector.detector is None:
+        camera.destroy_node()
+        detector.destroy_node()
+        raise StartupError('no usable model (see the error above); pass --model PATH')
+    return [camera, detector]
+
+
+class ProgressLine:
+    """Counts the detection messages of a node and prints a one-line progress report."""
+
+    def __init__(self, node, total: int = 0) -> None:
+        from rclpy.qos import QoSProfile
+        from vision_msgs.msg import Detection2DArray
+
+        self.total, self.frames, self.hands = total, 0, 0
+        self.started = self.last = time.monotonic()
+        node.create_subscription(Detection2DArray, 'detections', self._on_detections,
+                                 QoSProfile(depth=10))
+
+    def _on_detections(self, msg) -> None:
+        self.frames += 1
+        self.hands = len(msg.detections)
+        self.last = time.monotonic()
+
+    def text(self, stats) -> str:
+        """Return the line: frames (of total), output rate, hands, stale drops and elapsed time."""
+        elapsed = time.monotonic() - self.started
+        frames = f'{self.frames}/{self.total}' if self.total else f'{self.frames}'
+        return (f'[hand-tracker] frames {frames} | {stats.outputs.rate():5.1f} fps | '
+                f'hands {self.hands} | dropped {stats.dropped_stale} | {elapsed:6.1f} s')
+
+    def quiet_for(self) -> float:
+        """Seconds since the last detection message."""
+        return time.monotonic() - self.last
+
+
+class Recorder:
+    """Writes the annotated images (``detections/image``) of a node to an .mp4 file."""
+
+    def __init__(self, node, path: Path, fps: float) -> None:
+        import threading
+
+        from rclpy.qos import QoSProfile
+        from sensor_msgs.msg import Image
+
+        self.path, self.fps = Path(path), fps
+        self._writer = None
+        self._lock = threading.Lock()
+        node.create_subscription(Image, 'detections/image', self._on_image, QoSProfile(depth=30))
+
+    def _on_image(self, msg) -> None:
+        import cv2
+
+        from .image_conversion import image_to_rgb
+        rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step, msg.is_bigendian,
+                           msg.data)
+        with self._lock:
+            if self._writer is None:
+                self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*'mp4v'),
+                                               self.fps, (msg.width, msg.height))
+                if not self._writer.isOpened():
+                    raise RuntimeError(f'cannot write video {self.path}')
+            self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> bool:
+        """Finish the file; True if any frame was written."""
+        with self._lock:
+            if self._writer is None:
+                return False
+            self._writer.release()
+            self._writer = None
+            return True
+
+
+def _watch(args: argparse.Namespace, camera, detector, progress: ProgressLine) -> None:
+    """Print the progress line until --duration passed, the input ended or Ctrl-C."""
+    import rclpy
+
+    deadline = time.monotonic() + args.duration if args.duration else None
+    try:
+        while rclpy.ok():
+            time.sleep(0.25)
+            print('\r' + progress.text(detector.pipeline.stats), end='', file=sys.stderr,
+                  flush=True)
+            if deadline and time.monotonic() > deadline:
+                return
+            if camera.finished.is_set() and detector.pipeline.pending() == 0 \
+                    and progress.quiet_for() > 1.0:
+                return
+    except KeyboardInterrupt:
+        pass
+
+
+def _ros_args(args: argparse.Namespace) -> list[str]:
+    ros_args = [sys.argv[0], '--ros-args', '--params-file', str(args.params_file)]
+    return ros_args + (['--log-level', args.log_level] if args.log_level else [])
+
+
+def _run(args: argparse.Namespace) -> int:
+    """``hand-tracker run``: camera + detector + a monitor node in one process."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+
+    from .spin import BackgroundSpinner
+
+    use_shm_profile()
+    rclpy.init(args=_ros_args(args))
+    nodes, recorder = [], None
+    try:
+        camera, detector = nodes = _start_nodes(args)
         monitor = rclpy.create_node('hand_tracker_monitor')
-        nodes = [camera, detector, monitor]
-        state = {'n': 0, 'hands': 0, 't0': time.monotonic(), 'last': 0}
-
-        def on_dets(msg: Detection2DArray) -> None:
-            state['n'] += 1
-            state['hands'] = len(msg.detections)
-            state['last'] = time.monotonic()
-
-        monitor.create_subscription(Detection2DArray, 'detections', on_dets, QoSProfile(depth=10))
-        if args.record:
-            lock = threading.Lock()
-
-            def on_vis(msg: Image) -> None:
-                nonlocal writer
-                rgb = image_to_rgb(msg.encoding, msg.height, msg.width, msg.step,
-                                   msg.is_bigendian, msg.data)
-                with lock:
-                    if writer is None:
-                        fps = args.fps or camera.source.native_fps or 30.0
-                        writer = cv2.VideoWriter(str(args.record), cv2.VideoWriter_fourcc(*'mp4v'),
-                                                 fps, (msg.width, msg.height))
-                        if not writer.isOpened():
-                            raise RuntimeError(f'cannot write video {args.record}')
-                    writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-            monitor.create_subscription(Image, 'detections/image', on_vis, QoSProfile(depth=30))
-        executor = SingleThreadedExecutor()  # see hand_tracker_ros/spin.py for why
-        for n in nodes:
-            executor.add_node(n)
-        def spin_quietly() -> None:
-            try:
-                executor.spin()
-            except ExternalShutdownException:
-                pass
-
-        spin = threading.Thread(target=spin_quietly, daemon=True)
-        spin.start()
-        deadline = time.monotonic() + args.duration if args.duration else None
+        nodes.append(monitor)
         total = len(camera.source) if camera.source.kind != 'camera' and not args.loop else 0
-        try:
-            while rclpy.ok():
-                time.sleep(0.25)
-                el = time.monotonic() - state['t0']
-                st = detector.pipeline.stats
-                line = (f'\r[hand-tracker] frames {state["n"]}' + (f'/{total}' if total else '')
-                        + f' | {st.outputs.rate():5.1f} fps | hands {state["hands"]} '
-                        f'| dropped {st.dropped_stale} | {el:6.1f} s')
-                print(line, end='', file=sys.stderr, flush=True)
-                if deadline and time.monotonic() > deadline:
-                    break
-                if camera.finished.is_set() and detector.pipeline.pending() == 0 and \
-                        time.monotonic() - state['last'] > 1.0:
-                    break
-        except KeyboardInterrupt:
-            pass
+        progress = ProgressLine(monitor, total)
+        if args.record:
+            recorder = Recorder(monitor, args.record,
+                                args.fps or camera.source.native_fps or 30.0)
+        spinner = BackgroundSpinner(nodes)
+        _watch(args, camera, detector, progress)
         print(f'\n[hand-tracker] {detector.pipeline.stats.summary()}', file=sys.stderr)
-        executor.shutdown(timeout_sec=2.0)
+        spinner.close()
+    except StartupError as exc:
+        print(f'hand-tracker: {exc}', file=sys.stderr)
+        return 2
     except ExternalShutdownException:
         pass
     finally:
-        for n in nodes:
-            n.destroy_node()
-        if writer is not None:
-            writer.release()
+        for node in nodes:
+            node.destroy_node()
+        if recorder is not None and recorder.close():
             print(f'[hand-tracker] wrote {args.record}', file=sys.stderr)
         rclpy.try_shutdown()
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ('detect', 'camera'):
-        use_shm_profile()
-        if argv[0] == 'detect':
-            from .detector_node import main as node_main
-        else:
-            from .camera_node import main as node_main
-        return node_main(args=[sys.argv[0]] + argv[1:])
+def _run_node(command: str, ros_args: list[str]) -> int:
+    """``hand-tracker detect`` / ``camera``: one node, spun until Ctrl-C, `ros_args` passed on."""
+    use_shm_profile()
+    if command == 'detect':
+        from .detector_node import main as node_main
+    else:
+        from .camera_node import main as node_main
+    return node_main(args=[sys.argv[0]] + list(ros_args))
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='hand-tracker', description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
     run = sub.add_parser('run', help='camera + detector + tracker in one process')
-    run.add_argument('--source', default='0', help='camera index, /dev/videoN, video file or folder')
+    run.add_argument('--source', default='0',
+                     help='camera index, /dev/videoN, video file or folder')
     run.add_argument('--model', type=Path, help='model file (default: the shipped model)')
     run.add_argument('--params-file', type=Path, default=default_params_file())
     run.add_argument('--record', type=Path, help='write the annotated stream to this .mp4')
@@ -166,9 +217,25 @@ def main(argv: Optional[list[str]] = None) -> int:
     run.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds')
     run.add_argument('--no-tracking', action='store_true')
     run.add_argument('--log-level', default='', help='ROS log level (debug, info, warn, ...)')
-    sub.add_parser('detect', help='the detector node alone; takes --ros-args')
-    sub.add_parser('camera', help='the camera node alone; takes --ros-args')
-    args = ap.parse_args(argv)
+    for name, what in (('detect', 'the detector node'), ('camera', 'the camera node')):
+        node = sub.add_parser(name, help=f'{what} alone; takes --ros-args ...',
+                              description=f'{what} alone, as `ros2 run hand_tracker`; '
+                                          'everything after the command goes to ROS')
+        node.add_argument('ros_args', nargs='*', metavar='--ros-args ...',
+                          help='ROS arguments, e.g. --ros-args -p source:=0')
+    return ap
+
+
+NODE_COMMANDS = ('detect', 'camera')
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Run a ``hand-tracker`` command; returns its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in NODE_COMMANDS and not {'-h', '--help'} & set(argv[1:2]):
+        # everything after the command is ROS's (argparse would take --ros-args for its own)
+        return _run_node(argv[0], argv[1:])
+    args = _parser().parse_args(argv)
     return _run(args)
 
 

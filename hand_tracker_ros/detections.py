@@ -12,7 +12,8 @@ def _boxes(a) -> np.ndarray:
 
 @dataclass
 class Detections:
-    """Detections of one image.
+    """
+    Detections of one image.
 
     boxes:   float32 (N, 4) [x_min, y_min, x_max, y_max] in pixels of the image given to the
              detector (the original camera image, whatever resizing the model needed).
@@ -35,7 +36,7 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
-    def filter(self, min_score: float) -> 'Detections':
-        """The detections whose score is at least `min_score`."""
+    def filter(self, min_score: float) -> 'Detections':  # noqa: A003
+        """Return the detections whose score is at least `min_score`."""
         keep = self.scores >= min_score
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep])

@@ -1,4 +1,5 @@
-"""`hand_detector` node: camera images in, hand detections, tracks and gestures out.
+"""
+`hand_detector` node: camera images in, hand detections, tracks and gestures out.
 
 Thin wiring around the rclpy-free modules: image_conversion -> backends -> tracking ->
 gestures -> annotate, run by a :class:`~hand_tracker_ros.pipeline.FramePipeline` so that
@@ -21,32 +22,25 @@ import threading
 import time
 from typing import Any, Optional
 
+from hand_tracker.msg import GestureEvent, TrackedHandArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
-from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-
-from hand_tracker.msg import GestureEvent as GestureEventMsg
-from hand_tracker.msg import TrackedHand, TrackedHandArray
+from vision_msgs.msg import Detection2DArray
 
 from . import image_conversion as ic
-from .annotate import RecentGestures, draw_annotations
-from .backends import Detector, ModelLoadError, load_detector
+from . import messages
+from .annotate import draw_annotations, RecentGestures
+from .backends import Detector, load_detector, ModelLoadError
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
 from .resources import default_model_path
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
-
-_SIDES = {'': TrackedHand.SIDE_UNKNOWN, 'own_left': TrackedHand.SIDE_OWN_LEFT,
-          'own_right': TrackedHand.SIDE_OWN_RIGHT, 'other_left': TrackedHand.SIDE_OTHER_LEFT,
-          'other_right': TrackedHand.SIDE_OTHER_RIGHT}
-_STATES = {'tentative': TrackedHand.STATE_TENTATIVE, 'confirmed': TrackedHand.STATE_CONFIRMED,
-           'lost': TrackedHand.STATE_LOST}
 
 
 def _float_range(lo: float, hi: float) -> list:
@@ -55,16 +49,6 @@ def _float_range(lo: float, hi: float) -> list:
 
 def _int_range(lo: int, hi: int) -> list:
     return [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-
-
-def stamp_to_sec(stamp) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def sec_to_stamp(t: float):
-    from builtin_interfaces.msg import Time
-    sec = int(t // 1)
-    return Time(sec=sec, nanosec=int(round((t - sec) * 1e9)) % 1_000_000_000)
 
 
 @dataclasses.dataclass
@@ -97,7 +81,7 @@ class HandDetectorNode(Node):
         self.pub_annotated = self.create_publisher(Image, 'detections/image', QoSProfile(depth=2))
         if self._tracking:
             self.pub_hands = self.create_publisher(TrackedHandArray, 'hands', out_qos)
-            self.pub_gestures = self.create_publisher(GestureEventMsg, 'gestures', out_qos)
+            self.pub_gestures = self.create_publisher(GestureEvent, 'gestures', out_qos)
 
         self.pipeline = FramePipeline(self._process, self._finish,
                                       workers=p('num_workers'), queue_size=p('queue_size'),
@@ -121,8 +105,9 @@ class HandDetectorNode(Node):
         self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
-            f'listening on {self.sub.topic_name} ({"CompressedImage" if p("use_compressed") else "Image"}), '
-            f'model {self._detector.model_path if self._detector else "NONE"}, '
+            f'listening on {self.sub.topic_name} '
+            f'({"CompressedImage" if p("use_compressed") else "Image"}), '
+            f'model {self.detector.model_path if self.detector else "NONE"}, '
             f'{p("num_workers")} worker(s), tracking {"on" if self._tracking else "off"}')
 
     # ------------------------------------------------------------------ parameters
@@ -134,7 +119,8 @@ class HandDetectorNode(Node):
         declare('model_path', '', 'TFLite (.tflite) or TF OD API frozen graph (.pb); empty = the '
                 'shipped model. Setting it at run time loads the new model (rejected if invalid)')
         declare('label_map_path', '', 'label_map.pbtxt; empty = the one beside the model')
-        declare('score_threshold', 0.5, 'minimum detection score', floating_point_range=_float_range(0.0, 1.0))
+        declare('score_threshold', 0.5, 'minimum detection score',
+                floating_point_range=_float_range(0.0, 1.0))
         declare('max_detections', 10, 'maximum hands per image', integer_range=_int_range(1, 100))
         declare('num_workers', 1, 'inference threads (frames processed in parallel)',
                 read_only=True, integer_range=_int_range(1, 8))
@@ -142,9 +128,11 @@ class HandDetectorNode(Node):
                 read_only=True, integer_range=_int_range(1, 64))
         declare('queue_size', 1, 'frames waiting for a worker; older ones are dropped (counted)',
                 read_only=True, integer_range=_int_range(1, 30))
-        declare('use_compressed', False, 'subscribe image/compressed (CompressedImage) instead of image',
+        declare('use_compressed', False,
+                'subscribe image/compressed (CompressedImage) instead of image',
                 read_only=True)
-        declare('track', True, 'run the tracker and gesture recognizer, publish hands and gestures',
+        declare('track', True,
+                'run the tracker and gesture recognizer, publish hands and gestures',
                 read_only=True)
         declare('stats_period', 5.0, 'seconds between statistics log lines', read_only=True,
                 floating_point_range=_float_range(0.1, 3600.0))
@@ -172,28 +160,70 @@ class HandDetectorNode(Node):
         values.update(overrides or {})
         return cls(**values)
 
+    @property
+    def detector(self) -> Optional[Detector]:
+        """Return the model in use (read-only; None while no model could be loaded)."""
+        with self._detector_lock:
+            return self._detector
+
+    @property
+    def tracker_params(self) -> TrackerParams:
+        """Return the tracker settings in use (read-only: set the ``tracker.*`` parameters)."""
+        return self._tracker.params
+
+    @property
+    def gesture_params(self) -> GestureParams:
+        """Return the gesture settings in use (read-only: set the ``gestures.*`` parameters)."""
+        return self._gestures.params
+
     def _on_set_parameters(self, params) -> SetParametersResult:
+        """
+        Validate the whole batch (new tracker/gesture settings, the new model), then commit.
+
+        A rejected batch changes nothing: no setting and no model is applied unless all are
+        valid.
+        """
         changes = {p.name: p.value for p in params}
         try:
+            groups = {}
             for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams)):
-                sub = {k.split('.', 1)[1]: v for k, v in changes.items() if k.startswith(group + '.')}
+                sub = {k.split('.', 1)[1]: v for k, v in changes.items()
+                       if k.startswith(group + '.')}
                 if sub:
-                    new = self._group_params(cls, group, sub)  # validates (raises ValueError)
-                    target = self._tracker if group == 'tracker' else self._gestures
-                    target.params = new
-            if 'model_path' in changes:
-                if not self._load_model(changes['model_path'], at_startup=False):
-                    return SetParametersResult(successful=False,
-                                               reason=f'cannot load model {changes["model_path"]!r}: '
-                                                      f'{self._last_model_error}')
+                    groups[group] = self._group_params(cls, group, sub)  # validates
         except (ValueError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        detector = None
+        if 'model_path' in changes:
+            label_map = changes.get('label_map_path',
+                                    self.get_parameter('label_map_path').value)
+            detector = self._try_load_model(changes['model_path'], label_map, at_startup=False)
+            if detector is None:
+                return SetParametersResult(
+                    successful=False, reason=f'cannot load model {changes["model_path"]!r}: '
+                                             f'{self._last_model_error}')
+        if 'tracker' in groups:
+            self._tracker.params = groups['tracker']
+        if 'gestures' in groups:
+            self._gestures.params = groups['gestures']
+        if detector is not None:
+            self._use_model(detector)
         return SetParametersResult(successful=True)
 
     def _load_model(self, path: str, at_startup: bool) -> bool:
+        """Load the model at `path` (empty: the shipped one) and use it; False if it failed."""
+        detector = self._try_load_model(path, self.get_parameter('label_map_path').value,
+                                        at_startup)
+        if detector is not None:
+            self._use_model(detector)
+        return detector is not None
+
+    def _try_load_model(self, path: str, label_map_path: str,
+                        at_startup: bool) -> Optional[Detector]:
+        """Return the model at `path` (empty: the shipped one), or None after logging why not."""
         path = path or str(default_model_path())
         try:
-            detector = load_detector(path, self.get_parameter('label_map_path').value or None,
+            detector = load_detector(path, label_map_path or None,
                                      num_threads=self.get_parameter('num_threads').value)
         except ModelLoadError as exc:
             self._last_model_error = str(exc)
@@ -201,11 +231,13 @@ class HandDetectorNode(Node):
                 f'{exc}. The node keeps running without a model; frames are dropped and counted '
                 f'until a valid model is set: ros2 param set {self.get_fully_qualified_name()} '
                 f'model_path /path/to/model.tflite' if at_startup else str(exc))
-            return False
+            return None
+        self.get_logger().info(f'loaded {detector.name} model {path} (labels {detector.labels})')
+        return detector
+
+    def _use_model(self, detector: Detector) -> None:
         with self._detector_lock:
             self._detector = detector
-        self.get_logger().info(f'loaded {detector.name} model {path} (labels {detector.labels})')
-        return True
 
     # ------------------------------------------------------------------ input
     def _on_image(self, msg: Image) -> None:
@@ -257,38 +289,16 @@ class HandDetectorNode(Node):
     def _finish(self, frame: _Frame, result) -> None:
         rgb, dets, labels = result
         header = frame.msg.header
-        h, w = rgb.shape[:2]
         tracks, events, shown = [], [], []
-        det_ids = [''] * len(dets)
         if self._tracking:
-            stamp = stamp_to_sec(header.stamp)
-            tracks = self._tracker.update(dets, stamp)
-            events = self._gestures.update(tracks, stamp, (w, h))
-            shown = self._recent_gestures.update(events, stamp)
-            for t in tracks:
-                if t.det_index is not None and 0 <= t.det_index < len(dets):
-                    det_ids[t.det_index] = str(t.id)
-        out = Detection2DArray(header=header)
-        for i in range(len(dets)):
-            x0, y0, x1, y1 = (float(v) for v in dets.boxes[i])
-            d = Detection2D(header=header, id=det_ids[i])
-            d.bbox.center.position.x = (x0 + x1) / 2.0
-            d.bbox.center.position.y = (y0 + y1) / 2.0
-            d.bbox.size_x = x1 - x0
-            d.bbox.size_y = y1 - y0
-            hyp = ObjectHypothesisWithPose()
-            hyp.hypothesis.class_id = labels.get(int(dets.classes[i]), str(int(dets.classes[i])))
-            hyp.hypothesis.score = float(dets.scores[i])
-            d.results.append(hyp)
-            out.detections.append(d)
-        self.pub_detections.publish(out)
+            tracks, events, shown = self._track(dets, header.stamp, rgb.shape)
+        self.pub_detections.publish(messages.detections_to_msg(
+            header, dets, labels, messages.track_ids_by_detection(tracks, len(dets))))
         if self._tracking:
-            self.pub_hands.publish(self._hands_msg(header, tracks, w, h))
+            self.pub_hands.publish(messages.tracks_to_msg(header, tracks, rgb.shape[1],
+                                                          rgb.shape[0]))
             for ev in events:
-                self.pub_gestures.publish(GestureEventMsg(
-                    header=header, hand_id=int(ev.hand_id), gesture=int(ev.gesture), name=ev.name,
-                    confidence=float(ev.confidence), start=sec_to_stamp(ev.start),
-                    end=sec_to_stamp(ev.end)))
+                self.pub_gestures.publish(messages.gesture_to_msg(header, ev))
                 self.get_logger().info(f'gesture {ev.name} by hand {ev.hand_id}')
         if self.pub_annotated.get_subscription_count() > 0:
             vis = draw_annotations(rgb, detections=dets,
@@ -296,29 +306,14 @@ class HandDetectorNode(Node):
                                    gestures=shown if self._tracking else None, labels=labels,
                                    status=f'{self.pipeline.stats.outputs.rate():.1f} fps, '
                                           f'{len(dets)} hands')
-            fields = ic.rgb_to_image_fields(vis, 'rgb8')
-            img = Image(header=header, height=fields['height'], width=fields['width'],
-                        encoding=fields['encoding'], is_bigendian=fields['is_bigendian'],
-                        step=fields['step'])
-            img.data = fields['data']
-            self.pub_annotated.publish(img)
+            self.pub_annotated.publish(messages.rgb_to_image_msg(header, vis))
 
-    @staticmethod
-    def _hands_msg(header, tracks, w: int, h: int) -> TrackedHandArray:
-        msg = TrackedHandArray(header=header, image_width=w, image_height=h)
-        for t in tracks:
-            x0, y0, x1, y1 = (float(v) for v in t.box)
-            th = TrackedHand(id=int(t.id), score=float(t.score), velocity_x=float(t.velocity[0]),
-                             velocity_y=float(t.velocity[1]), age=float(t.age), hits=int(t.hits),
-                             state=_STATES.get(str(getattr(t.state, 'name', t.state)).lower(),
-                                               TrackedHand.STATE_TENTATIVE),
-                             side=_SIDES.get(t.side or '', TrackedHand.SIDE_UNKNOWN))
-            th.bbox.center.position.x = (x0 + x1) / 2.0
-            th.bbox.center.position.y = (y0 + y1) / 2.0
-            th.bbox.size_x = x1 - x0
-            th.bbox.size_y = y1 - y0
-            msg.hands.append(th)
-        return msg
+    def _track(self, dets: Detections, stamp, shape: tuple[int, ...]):
+        """(tracks, new gesture events, gestures to show) of this frame."""
+        t = messages.stamp_to_sec(stamp)
+        tracks = self._tracker.update(dets, t)
+        events = self._gestures.update(tracks, t, (shape[1], shape[0]))
+        return tracks, events, self._recent_gestures.update(events, t)
 
     # ------------------------------------------------------------------ statistics
     def _log_stats(self) -> None:

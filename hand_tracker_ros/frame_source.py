@@ -1,14 +1,14 @@
 """Frames from a V4L2/USB webcam, a video file or a folder of images (no rclpy)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
+import time
 from typing import Optional
 
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
+from .vocabulary import IMAGE_SUFFIXES, is_image_file
 
 
 class SourceError(RuntimeError):
@@ -16,8 +16,12 @@ class SourceError(RuntimeError):
 
 
 class FrameSource:
-    """Opens ``source``: a camera index ("0"), a device path ("/dev/video0"), a video file or a
-    directory of images (sorted by name). :meth:`read` returns BGR frames or None at the end."""
+    """
+    Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
+
+    A video file or a directory of images (sorted by name). :meth:`read` returns BGR frames or
+    None at the end.
+    """
 
     def __init__(self, source: str, width: int = 0, height: int = 0, fps: float = 0.0,
                  loop: bool = False):
@@ -29,17 +33,19 @@ class FrameSource:
         path = Path(self.source)
         if path.is_dir():
             self.kind = 'images'
-            self._files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self._files = sorted(p for p in path.iterdir() if is_image_file(p.name))
             if not self._files:
                 raise SourceError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
         elif self.source.isdigit() or self.source.startswith('/dev/video'):
             self.kind = 'camera'
             dev = int(self.source) if self.source.isdigit() else self.source
-            self._cap = cv2.VideoCapture(dev, cv2.CAP_V4L2) if isinstance(dev, str) else cv2.VideoCapture(dev)
+            self._cap = cv2.VideoCapture(dev, cv2.CAP_V4L2) if isinstance(dev, str) \
+                else cv2.VideoCapture(dev)
             if not self._cap.isOpened():
                 raise SourceError(
                     f'cannot open camera {self.source!r} (no such device, busy, or no permission: '
-                    f'check `ls /dev/video*` and the video group). To run on recorded data instead, '
+                    f'check `ls /dev/video*` and the video group). To run on recorded data '
+                    f'instead, '
                     f'pass a video file or a folder of images as the source, e.g. '
                     f'source:=/path/to/video.mp4 or --source /path/to/frames/')
             if width and height:

@@ -1,4 +1,5 @@
-"""Box geometry: the one home of IoU and box-format conversions.
+"""
+Box geometry: the one home of IoU and box-format conversions.
 
 Boxes are corner boxes ``[x_min, y_min, x_max, y_max]`` (or any consistent corner order, such as
 the detector's normalised ``[y_min, x_min, y_max, x_max]``) unless a name says otherwise.
@@ -20,7 +21,7 @@ def box_areas(boxes) -> np.ndarray:
 
 
 def pairwise_iou(a, b) -> np.ndarray:
-    """IoU matrix ``(len(a), len(b))`` of corner boxes; 0 where the union is empty."""
+    """Return the IoU matrix ``(len(a), len(b))`` of corner boxes; 0 where the union is empty."""
     a, b = as_boxes(a), as_boxes(b)
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])

@@ -1,4 +1,5 @@
-"""Gestures from hand tracks: swipes, hold, push/pull and wave, one event per occurrence.
+"""
+Gestures from hand tracks: swipes, hold, push/pull and wave, one event per occurrence.
 
 :class:`GestureRecognizer` keeps, per confirmed track, the recent trajectory of its filtered box
 (centre and size = geometric mean of the sides) with the image stamps, and recognises:
@@ -32,15 +33,15 @@ restarted simulation) forgets all state, as :meth:`GestureRecognizer.reset`.
 """
 from __future__ import annotations
 
-import enum
-import math
 from collections import deque
 from dataclasses import dataclass, field
+import enum
+import math
 from typing import Optional, Sequence
 
 import numpy as np
 
-from .tracking import Track, TrackState, param_field, validate_params
+from .tracking import param_field, Track, TrackState, validate_params
 
 
 class Gesture(enum.IntEnum):
@@ -57,8 +58,9 @@ class Gesture(enum.IntEnum):
 
 
 @dataclass
-class GestureEvent:
-    """One recognised gesture (maps onto ``GestureEvent.msg``).
+class RecognisedGesture:
+    """
+    One recognised gesture (maps onto ``GestureEvent.msg``).
 
     hand_id:    id of the track that made it.
     gesture:    the :class:`Gesture`.
@@ -128,7 +130,7 @@ class _Samples:
     s: np.ndarray
 
 
-class _Hand:
+class _GestureHistory:
     """Trajectory and arming state of one hand."""
 
     def __init__(self) -> None:
@@ -138,8 +140,12 @@ class _Hand:
         self.hold_anchor: Optional[np.ndarray] = None
 
     def window(self, t0: float, one_before: bool = False) -> _Samples:
-        """Samples with stamp >= t0; with `one_before`, also the last one before t0 (so that the
-        slice covers [t0, now] when t0 falls between two frames)."""
+        """
+        Return the samples with stamp >= t0.
+
+        With `one_before`, also the last one before t0 (so that the slice covers [t0, now]
+        when t0 falls between two frames).
+        """
         a = np.asarray(self.samples, dtype=np.float64).reshape(-1, 4)
         first = int(np.searchsorted(a[:, 0], t0, side='left'))
         if one_before and first > 0 and a[first - 1, 0] < t0:
@@ -148,9 +154,12 @@ class _Hand:
         return _Samples(a[:, 0], a[:, 1:3], a[:, 3])
 
     def still_for(self, duration: float, radius: float, stamp: float) -> Optional[float]:
-        """Largest deviation (hand sizes) of the centre from its mean, or of the size from its
-        mean, over the last `duration` s if it is at most `radius`; None when the hand moved more
-        or the trajectory does not cover that long."""
+        """
+        Largest deviation (hand sizes) of the centre from its mean.
+
+        Or of the size from its mean, over the last `duration` s if it is at most `radius`;
+        None when the hand moved more or the trajectory does not cover that long.
+        """
         if not self.samples or self.samples[0][0] > stamp - duration:
             return None
         w = self.window(stamp - duration, one_before=True)
@@ -161,22 +170,26 @@ class _Hand:
 
 
 def _onset(measure: np.ndarray, qualifies: np.ndarray) -> int:
-    """Index of the sample where a motion began: the latest qualifying one whose `measure`
-    (displacement to now) is within 10 % of the largest, so a still period before the motion
-    is not counted as part of it."""
+    """
+    Index of the sample where a motion began.
+
+    The latest qualifying one whose `measure` (displacement to now) is within 10 % of the
+    largest, so a still period before the motion is not counted as part of it.
+    """
     best = measure[qualifies].max()
     return int(np.flatnonzero(qualifies & (measure >= 0.9 * best))[-1])
 
 
 class GestureRecognizer:
-    """Turns successive track lists into gesture events; see the module docstring.
+    """
+    Turns successive track lists into gesture events; see the module docstring.
 
     `params` may be replaced between updates (run-time parameter changes).
     """
 
     def __init__(self, params: Optional[GestureParams] = None) -> None:
         self.params = params if params is not None else GestureParams()
-        self._hands: dict[int, _Hand] = {}
+        self._hands: dict[int, _GestureHistory] = {}
         self._stamp: Optional[float] = None
 
     def reset(self) -> None:
@@ -185,8 +198,9 @@ class GestureRecognizer:
         self._stamp = None
 
     def update(self, tracks: Sequence[Track], stamp: float,
-               image_size: tuple[int, int]) -> list[GestureEvent]:
-        """Feed the tracks of the image at `stamp` (s) of size `image_size` = (width, height).
+               image_size: tuple[int, int]) -> list[RecognisedGesture]:
+        """
+        Feed the tracks of the image at `stamp` (s) of size `image_size` = (width, height).
 
         Returns the gestures completed in this frame (usually none). Raises ValueError for a
         non-finite stamp or a non-positive image size.
@@ -208,7 +222,7 @@ class GestureRecognizer:
         for track in tracks:
             if track.state != TrackState.CONFIRMED:
                 continue
-            hand = self._hands.setdefault(track.id, _Hand())
+            hand = self._hands.setdefault(track.id, _GestureHistory())
             x0, y0, x1, y1 = (float(v) for v in track.box)
             size = math.sqrt(max(x1 - x0, 1.0) * max(y1 - y0, 1.0))
             hand.samples.append((stamp, (x0 + x1) / 2, (y0 + y1) / 2, size))
@@ -218,15 +232,15 @@ class GestureRecognizer:
                 events.append(event)
         return events
 
-    def _trim(self, hand: _Hand, stamp: float) -> None:
+    def _trim(self, hand: _GestureHistory, stamp: float) -> None:
         """Drop samples no check can look at any more (keep one at or before the horizon)."""
         p = self.params
         horizon = stamp - max(p.swipe_time, p.push_time, p.wave_time, p.hold_time, p.rearm_time)
         while len(hand.samples) > 1 and hand.samples[1][0] <= horizon:
             hand.samples.popleft()
 
-    def _recognise(self, hand_id: int, hand: _Hand, stamp: float,
-                   diagonal: float) -> Optional[GestureEvent]:
+    def _recognise(self, hand_id: int, hand: _GestureHistory, stamp: float,
+                   diagonal: float) -> Optional[RecognisedGesture]:
         p = self.params
         if not hand.motion_armed:
             # Re-arm once still; the trajectory restarts at the still period.
@@ -240,10 +254,10 @@ class GestureRecognizer:
             if found is not None:
                 gesture, confidence, start = found
                 hand.motion_armed = False
-                return GestureEvent(hand_id, gesture, confidence, start, stamp)
+                return RecognisedGesture(hand_id, gesture, confidence, start, stamp)
         return self._hold(hand_id, hand, stamp)
 
-    def _swipe(self, hand: _Hand, stamp: float,
+    def _swipe(self, hand: _GestureHistory, stamp: float,
                diagonal: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.swipe_time)
@@ -262,7 +276,8 @@ class GestureRecognizer:
                    (Gesture.SWIPE_DOWN if positive else Gesture.SWIPE_UP))
         return gesture, _confidence(major[i] / diagonal, p.swipe_distance), float(w.t[i])
 
-    def _push_pull(self, hand: _Hand, stamp: float) -> Optional[tuple[Gesture, float, float]]:
+    def _push_pull(self, hand: _GestureHistory,
+                   stamp: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.push_time)
         t, s = w.t, w.s
@@ -278,7 +293,7 @@ class GestureRecognizer:
         gesture = Gesture.PUSH if sign > 0 else Gesture.PULL
         return gesture, _confidence(abs(log_ratio[i]), threshold), float(t[i])
 
-    def _wave(self, hand: _Hand, stamp: float) -> Optional[tuple[Gesture, float, float]]:
+    def _wave(self, hand: _GestureHistory, stamp: float) -> Optional[tuple[Gesture, float, float]]:
         p = self.params
         w = hand.window(stamp - p.wave_time)
         t, x = w.t, w.xy[:, 0]
@@ -312,7 +327,8 @@ class GestureRecognizer:
             return None
         return Gesture.WAVE, _confidence(min(strokes), amplitude), float(start)
 
-    def _hold(self, hand_id: int, hand: _Hand, stamp: float) -> Optional[GestureEvent]:
+    def _hold(self, hand_id: int, hand: _GestureHistory,
+              stamp: float) -> Optional[RecognisedGesture]:
         p = self.params
         size = hand.samples[-1][3]
         here = np.array(hand.samples[-1][1:3])
@@ -328,4 +344,4 @@ class GestureRecognizer:
         hand.hold_anchor = w.xy.mean(axis=0)
         # 0.5 when the deviation is just still_radius, 1 when at most half of it.
         confidence = _confidence(p.still_radius / max(deviation, 1e-9), 1.0)
-        return GestureEvent(hand_id, Gesture.HOLD, confidence, float(w.t[0]), stamp)
+        return RecognisedGesture(hand_id, Gesture.HOLD, confidence, float(w.t[0]), stamp)

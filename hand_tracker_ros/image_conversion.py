@@ -1,4 +1,5 @@
-"""sensor_msgs Image / CompressedImage fields <-> RGB uint8 numpy arrays, without cv_bridge.
+"""
+sensor_msgs Image / CompressedImage fields <-> RGB uint8 numpy arrays, without cv_bridge.
 
 cv_bridge's compiled module does not load under NumPy 2, so the node converts images itself.
 This module imports neither rclpy nor sensor_msgs: callers pass the message fields
@@ -13,12 +14,13 @@ cv_bridge uses, and compressed images are decoded with ``cv2.imdecode``.
 from __future__ import annotations
 
 import array
-import operator
 from dataclasses import dataclass
+import operator
 from typing import Optional, Union
 
 import cv2
 import numpy as np
+
 
 #: Largest image (width * height) accepted by default: a guard against corrupt headers.
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -68,7 +70,7 @@ OUTPUT_ENCODINGS: tuple[str, ...] = ('rgb8', 'bgr8')
 
 
 def _as_bytes(data: BytesLike, what: str) -> np.ndarray:
-    """`data` as a 1-D uint8 array, sharing its memory where the buffer is contiguous."""
+    """Return `data` as a 1-D uint8 array, sharing its memory where the buffer is contiguous."""
     if isinstance(data, np.ndarray):
         if data.dtype != np.uint8:
             raise ImageConversionError(
@@ -90,35 +92,19 @@ def _as_int(value, name: str, encoding: str) -> int:
             f'{encoding} image: {name} must be an integer, got {value!r}') from None
 
 
-def image_to_rgb(encoding: str, height: int, width: int, step: int,
-                 is_bigendian: Union[int, bool], data: BytesLike, *,
-                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
+def _checked_geometry(encoding: str, height, width, step, max_pixels: int):
+    """
+    Return (layout, height, width, step) of an Image message's fields, checked.
 
-    Args:
-        encoding: one of :data:`SUPPORTED_ENCODINGS` (case is ignored). ``8UC1``/``8UC3`` are
-            read as ``mono8``/``bgr8``; ``yuv422``/``uyvy`` are UYVY and
-            ``yuv422_yuy2``/``yuyv`` are YUYV (4:2:2, width must be even).
-        height, width: image size in pixels, both > 0 and ``height * width <= max_pixels``.
-        step: bytes per row, at least ``width * bytes_per_pixel``; any padding is skipped.
-        is_bigendian: byte order of ``mono16`` pixels (ignored by the 8-bit encodings).
-        data: the pixel bytes, at least ``step * height`` of them (any beyond are ignored).
-        max_pixels: the largest ``height * width`` accepted.
-
-    Returns:
-        uint8 array of shape (height, width, 3) in RGB order. For ``rgb8`` it is a view of
-        ``data`` (read-only when ``data`` is immutable, with row strides of ``step``); copy it
-        before writing into it. ``mono16`` keeps the high byte of each pixel (``>> 8``).
-
-    Raises:
-        ImageConversionError: unknown encoding, bad size/step, truncated data, odd YUV width.
+    Raises ImageConversionError for an unknown encoding or an impossible size or step.
     """
     if not isinstance(encoding, str):
         raise ImageConversionError(f'image encoding must be a string, got {encoding!r}')
     layout = _LAYOUTS.get(encoding.strip().lower())
     if layout is None:
         raise ImageConversionError(
-            f'unsupported image encoding {encoding!r}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+            f'unsupported image encoding {encoding!r}; supported: '
+            f'{", ".join(SUPPORTED_ENCODINGS)}')
     height = _as_int(height, 'height', encoding)
     width = _as_int(width, 'width', encoding)
     step = _as_int(step, 'step', encoding)
@@ -136,8 +122,40 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     row_bytes = width * layout.bytes_per_pixel
     if step < row_bytes:
         raise ImageConversionError(
-            f'step too small: {width}x{height} {encoding} needs at least {row_bytes} bytes per row '
-            f'({layout.bytes_per_pixel} per pixel), got step {step}')
+            f'step too small: {width}x{height} {encoding} needs at least {row_bytes} bytes per '
+            f'row ({layout.bytes_per_pixel} per pixel), got step {step}')
+    return layout, height, width, step
+
+
+def image_to_rgb(encoding: str, height: int, width: int, step: int,
+                 is_bigendian: Union[int, bool], data: BytesLike, *,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """
+    Convert the fields of a ``sensor_msgs/Image`` to an RGB image.
+
+    Args:
+        encoding: one of :data:`SUPPORTED_ENCODINGS` (case is ignored). ``8UC1``/``8UC3`` are
+            read as ``mono8``/``bgr8``; ``yuv422``/``uyvy`` are UYVY and
+            ``yuv422_yuy2``/``yuyv`` are YUYV (4:2:2, width must be even).
+        height, width: image size in pixels, both > 0 and ``height * width <= max_pixels``.
+        step: bytes per row, at least ``width * bytes_per_pixel``; any padding is skipped.
+        is_bigendian: byte order of ``mono16`` pixels (ignored by the 8-bit encodings).
+        data: the pixel bytes, at least ``step * height`` of them (any beyond are ignored).
+        max_pixels: the largest ``height * width`` accepted.
+
+    Returns
+    -------
+        uint8 array of shape (height, width, 3) in RGB order. For ``rgb8`` it is a view of
+        ``data`` (read-only when ``data`` is immutable, with row strides of ``step``); copy it
+        before writing into it. ``mono16`` keeps the high byte of each pixel (``>> 8``).
+
+    Raises
+    ------
+        ImageConversionError: unknown encoding, bad size/step, truncated data, odd YUV width.
+
+    """
+    layout, height, width, step = _checked_geometry(encoding, height, width, step, max_pixels)
+    row_bytes = width * layout.bytes_per_pixel
     buf = _as_bytes(data, f'{width}x{height} {encoding} image')
     needed = step * height
     if buf.size < needed:
@@ -158,9 +176,10 @@ def image_to_rgb(encoding: str, height: int, width: int, step: int,
     return cv2.cvtColor(pixels, layout.to_rgb)
 
 
-def compressed_to_rgb(format: str, data: BytesLike, *,
+def compressed_to_rgb(format: str, data: BytesLike, *,  # noqa: A002 (the msg field)
                       max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode the fields of a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to RGB.
+    """
+    Decode the fields of a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to RGB.
 
     Args:
         format: the message's ``format``: ``'jpeg'``, ``'png'`` or image_transport's
@@ -171,12 +190,15 @@ def compressed_to_rgb(format: str, data: BytesLike, *,
         max_pixels: the largest decoded ``height * width`` accepted. It is checked after
             decoding; OpenCV's ``OPENCV_IO_MAX_IMAGE_PIXELS`` bounds the decoding itself.
 
-    Returns:
+    Returns
+    -------
         uint8 (H, W, 3) RGB. Grayscale images are replicated to three channels, alpha is
         dropped, 16-bit PNGs are scaled to 8 bit.
 
-    Raises:
+    Raises
+    ------
         ImageConversionError: empty, corrupt or undecodable data, depth formats, huge images.
+
     """
     if not isinstance(format, str):
         raise ImageConversionError(f'compressed image format must be a string, got {format!r}')
@@ -204,24 +226,28 @@ def compressed_to_rgb(format: str, data: BytesLike, *,
     height, width = rgb.shape[:2]
     if width * height > max_pixels:
         raise ImageConversionError(
-            f'image too large: {width}x{height} ({format!r}) is {width * height} pixels, more than '
-            f'max_pixels={max_pixels}')
+            f'image too large: {width}x{height} ({format!r}) is {width * height} pixels, more '
+            f'than max_pixels={max_pixels}')
     return rgb
 
 
 def rgb_to_image_fields(rgb: np.ndarray, encoding: str = 'rgb8') -> dict:
-    """The ``sensor_msgs/Image`` fields (less the header) for publishing an RGB image.
+    """
+    Return the ``sensor_msgs/Image`` fields (less the header) for publishing an RGB image.
 
     Args:
         rgb: uint8 (H, W, 3) RGB image, any strides.
         encoding: ``'rgb8'`` or ``'bgr8'`` (see :data:`OUTPUT_ENCODINGS`).
 
-    Returns:
+    Returns
+    -------
         ``dict(encoding, height, width, step, is_bigendian, data)`` with ``data`` the tightly
         packed pixel bytes (``step == width * 3``, ``is_bigendian == 0``).
 
-    Raises:
+    Raises
+    ------
         ImageConversionError: not a non-empty uint8 (H, W, 3) array, or an unknown encoding.
+
     """
     if encoding not in OUTPUT_ENCODINGS:
         raise ImageConversionError(

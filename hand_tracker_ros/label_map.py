@@ -1,4 +1,5 @@
-"""Read and write TF Object Detection API label maps (``label_map.pbtxt``).
+"""
+Read and write TF Object Detection API label maps (``label_map.pbtxt``).
 
 A label map is the protobuf text format of the OD API's ``StringIntLabelMap`` message::
 
@@ -11,16 +12,16 @@ fields this package does not use (``keypoints``, ``frequency``, ...) are skipped
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from numbers import Integral
 from pathlib import Path
+import re
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, text_format
 
 
 def _label_map_class():
-    """The ``object_detection.protos.StringIntLabelMap`` message class (the fields used here)."""
+    """Return the ``object_detection.protos.StringIntLabelMap`` class (the fields used here)."""
     fdp = descriptor_pb2.FileDescriptorProto(
         name='object_detection/protos/string_int_label_map.proto',
         package='object_detection.protos', syntax='proto2')
@@ -49,7 +50,8 @@ _StringIntLabelMap = _label_map_class()
 
 
 def read_label_map(path: str | Path) -> dict[int, str]:
-    """``{id: name}`` of the label map at `path` (``name``, else ``display_name``).
+    """
+    ``{id: name}`` of the label map at `path` (``name``, else ``display_name``).
 
     Raises FileNotFoundError for a missing file and ValueError naming the file (and the line for
     syntax errors) for a malformed one: bad syntax, an item without an id >= 1 or without a
@@ -82,8 +84,11 @@ def read_label_map(path: str | Path) -> dict[int, str]:
 
 
 def write_label_map(path: str | Path, labels: Mapping[int, str]) -> Path:
-    """Write `labels` (``{id: name}``, ids >= 1) as an OD API ``label_map.pbtxt``; returns the
-    path. Raises ValueError for an empty map, a non-positive id or an empty name."""
+    """
+    Write `labels` (``{id: name}``, ids >= 1) as an OD API ``label_map.pbtxt``.
+
+    Returns the path. Raises ValueError for an empty map, a non-positive id or an empty name.
+    """
     if not labels:
         raise ValueError('write_label_map: no labels')
     msg = _StringIntLabelMap()

@@ -1,10 +1,11 @@
-"""Newest-frame-wins inference pipeline, independent of rclpy.
+"""
+Newest-frame-wins inference pipeline, independent of rclpy.
 
 The subscription callback only calls :meth:`FramePipeline.submit` (O(1), never blocks on
-inference). ``workers`` threads take the waiting frames in order, run ``process`` (image conversion +
-inference, which release the GIL inside OpenCV / TensorFlow / LiteRT), and hand the result to
-``finish`` strictly in submission order, one call per processed frame, so tracking and the
-published stream stay in stamp order even with several workers.
+inference). ``workers`` threads take the waiting frames in order, run ``process`` (image
+conversion + inference, which release the GIL inside OpenCV / TensorFlow / LiteRT), and hand
+the result to ``finish`` strictly in submission order, one call per processed frame, so tracking
+and the published stream stay in stamp order even with several workers.
 
 At most ``queue_size`` frames wait; when a new one arrives the oldest waiting frame is dropped and
 counted, so latency stays bounded when the input outruns the model (``queue_size`` 1: the newest
@@ -13,9 +14,9 @@ frame wins).
 from __future__ import annotations
 
 import collections
+from dataclasses import dataclass, field
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Optional
 
 import numpy as np
@@ -83,7 +84,8 @@ class _Job:
 
 
 class FramePipeline:
-    """Bounded, ordered, multi-worker processing of the newest frames.
+    """
+    Bounded, ordered, multi-worker processing of the newest frames.
 
     process(item) -> result     runs in a worker thread (may raise: counted as failed, reported
                                 through ``on_error``, the order is kept)
@@ -118,8 +120,11 @@ class FramePipeline:
             t.start()
 
     def submit(self, item: Any) -> None:
-        """Queue a frame; drops the oldest waiting frame when the queue is full. Never blocks
-        on processing."""
+        """
+        Queue a frame; drops the oldest waiting frame when the queue is full.
+
+        Never blocks on processing.
+        """
         now = time.monotonic()
         dropped = []
         with self._cv:

@@ -1,15 +1,18 @@
 """Where the package's installed files are: share dir (colcon) or the source tree (pip -e)."""
 from __future__ import annotations
 
-import sys
+import os
 from pathlib import Path
+import sys
+from typing import Mapping, Optional
+
 
 PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def share_dir() -> Path:
-    """The package's share directory, or the source tree when it is not installed by colcon."""
+    """Return the package's share directory, or the source tree when colcon did not install it."""
     try:
         from ament_index_python.packages import get_package_share_directory
         return Path(get_package_share_directory(PACKAGE))
@@ -23,7 +26,7 @@ def share_dir() -> Path:
 
 
 def default_model_path() -> Path:
-    """The shipped model: the TFLite file (fast CPU path) when present, else the frozen graph."""
+    """Return the shipped model: the TFLite file (fast on CPUs), else the frozen graph."""
     models = share_dir() / 'models'
     for name in ('model.tflite', 'frozen_inference_graph.pb'):
         if (models / name).is_file():
@@ -32,9 +35,41 @@ def default_model_path() -> Path:
 
 
 def default_params_file() -> Path:
+    """Return the shipped parameter file of camera and hand_detector (config/hand_tracker.yaml)."""
     return share_dir() / 'config' / 'hand_tracker.yaml'
 
 
 def fastdds_profile() -> Path:
     """Fast DDS profile with a 16 MiB shared-memory segment (images need it, see README)."""
     return share_dir() / 'config' / 'fastdds_shm.xml'
+
+
+#: The variables naming a Fast DDS XML profile: 3.x (Kilted, the PyPI wheels) reads the first,
+#: 2.x (Humble, Jazzy) the second.
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
+def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """
+    Return the variable to set to :func:`fastdds_profile`, None when the user chose a profile.
+
+    `environ` defaults to ``os.environ``; ``ROS_DISTRO`` humble or jazzy means Fast DDS 2.x.
+    """
+    env = os.environ if environ is None else environ
+    if any(name in env for name in PROFILE_VARIABLES):
+        return None
+    return PROFILE_VARIABLES[1] if env.get('ROS_DISTRO') in ('humble', 'jazzy') \
+        else PROFILE_VARIABLES[0]
+
+
+def use_shm_profile() -> Optional[str]:
+    """
+    Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
+
+    Returns the variable set, or None (a profile was chosen, or the file is missing).
+    """
+    variable = fastdds_profile_variable()
+    if variable is None or not fastdds_profile().is_file():
+        return None
+    os.environ[variable] = str(fastdds_profile())
+    return variable

@@ -1,4 +1,5 @@
-"""The `main()` of a node executable: init, spin, clean shutdown.
+"""
+The `main()` of a node executable: init, spin, clean shutdown.
 
 The nodes do their heavy work (capture, inference) in threads of their own, so the executor only
 dispatches light callbacks. It is a SingleThreadedExecutor because rclpy's (9.1, Kilted)
@@ -9,7 +10,8 @@ with MultiThreadedExecutor(1, 2 or 4 threads) — its dispatch loop competes for
 """
 from __future__ import annotations
 
-from typing import Callable
+import threading
+from typing import Callable, Sequence
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -18,8 +20,11 @@ from rclpy.node import Node
 
 def spin_node(make_node: Callable[[], Node], args=None,
               startup_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run the node `make_node()` until Ctrl-C / shutdown; 1 if it raised one of
-    `startup_errors` while starting (it has logged why), else 0."""
+    """
+    Run the node `make_node()` until Ctrl-C / shutdown.
+
+    Returns 1 if it raised one of `startup_errors` while starting (it has logged why), else 0.
+    """
     rclpy.init(args=args)
     node = None
     try:
@@ -36,3 +41,29 @@ def spin_node(make_node: Callable[[], Node], args=None,
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+class BackgroundSpinner:
+    """
+    Several nodes of one process spun by one SingleThreadedExecutor in a daemon thread.
+
+    For programs that keep their main thread for themselves (``hand-tracker run`` prints its
+    progress line there). :meth:`close` stops the executor; the nodes stay the caller's.
+    """
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        self.executor = SingleThreadedExecutor()  # see the module docstring for why
+        for node in nodes:
+            self.executor.add_node(node)
+        self._thread = threading.Thread(target=self._spin, name='spin', daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def close(self, timeout_sec: float = 2.0) -> None:
+        """Stop spinning (waits up to `timeout_sec` for the callbacks in progress)."""
+        self.executor.shutdown(timeout_sec=timeout_sec)

@@ -1,4 +1,5 @@
-"""Multi-hand tracker: one constant-velocity Kalman filter per hand, optimal association.
+"""
+Multi-hand tracker: one constant-velocity Kalman filter per hand, optimal association.
 
 Each hand is a Kalman filter on the box centre and size, state ``[cx, cy, w, h, vcx, vcy, vw,
 vh]`` in pixels and pixels/s, measurement ``[cx, cy, w, h]``. Time steps come from the image
@@ -49,19 +50,23 @@ the tracker starts afresh from that stamp (ids keep counting).
 """
 from __future__ import annotations
 
-import enum
-import math
 from collections import Counter
 from dataclasses import dataclass, field, fields
+import enum
+import math
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .detections import Detections
+from .geometry import cxcywh_to_xyxy, pairwise_iou, xyxy_to_cxcywh
+from .vocabulary import SIDES, UNKNOWN_SIDE
 
-#: Hand side labels (EgoHands); '' is unknown. Same order as ``TrackedHand.SIDE_*``.
-SIDES = ('', 'own_left', 'own_right', 'other_left', 'other_right')
+
+#: The side labels a detection may carry: unknown, then :data:`~.vocabulary.SIDES`; the same
+#: order as ``TrackedHand.SIDE_*``.
+TRACK_SIDES = (UNKNOWN_SIDE,) + SIDES
 
 
 class TrackState(enum.IntEnum):
@@ -73,7 +78,8 @@ class TrackState(enum.IntEnum):
 
 
 def param_field(default: Any, lo: float, hi: float, description: str) -> Any:
-    """A dataclass field for a flat scalar parameter with an allowed range and a description.
+    """
+    Return a dataclass field for a flat scalar parameter with its allowed range and description.
 
     The node declares one ROS parameter per field from ``default`` and this metadata.
     """
@@ -81,7 +87,8 @@ def param_field(default: Any, lo: float, hi: float, description: str) -> Any:
 
 
 def validate_params(params: Any) -> None:
-    """Coerce and check every :func:`param_field` of a parameter dataclass, in place.
+    """
+    Coerce and check every :func:`param_field` of a parameter dataclass, in place.
 
     Integers are accepted for float fields. Raises TypeError for a value of the wrong type and
     ValueError for one outside its range.
@@ -106,8 +113,12 @@ def validate_params(params: Any) -> None:
 
 @dataclass
 class TrackerParams:
-    """Tracker settings (ROS parameters ``tracker.<name>``). Sizes are in box sizes (geometric
-    mean of the box sides), so the same settings fit small far hands and big near ones."""
+    """
+    Tracker settings (ROS parameters ``tracker.<name>``).
+
+    Sizes are in box sizes (geometric mean of the box sides), so the same settings fit small
+    far hands and big near ones.
+    """
 
     min_hits: int = param_field(
         3, 1, 100, 'frames in a row a new track must be matched in before it is confirmed')
@@ -148,7 +159,8 @@ class TrackerParams:
 
 @dataclass
 class Track:
-    """One tracked hand as published (a snapshot: later updates do not change it).
+    """
+    One tracked hand as published (a snapshot: later updates do not change it).
 
     id:        > 0, stable while the hand is tracked, never reused.
     box:       float32 (4,) filtered [x_min, y_min, x_max, y_max] in pixels; for a LOST track the
@@ -158,12 +170,14 @@ class Track:
     age:       seconds since the track was born (image stamps).
     hits:      frames in which a detection was matched to the track.
     state:     TENTATIVE, CONFIRMED (matched in this frame) or LOST.
-    side:      one of SIDES: the most frequent side label of its matched detections, '' if none.
-    history:   float32 (K, 2) filtered centres of the last K <= history_length frames, oldest first.
+    side:      one of TRACK_SIDES: the most frequent side label of its matched detections, ''
+               if none.
+    history:   float32 (K, 2) filtered centres of the last K <= history_length frames, oldest
+               first.
     det_index: index in this frame's Detections of the detection matched to the track, or None.
     """
 
-    id: int
+    id: int  # noqa: A003
     box: np.ndarray
     score: float
     velocity: np.ndarray
@@ -175,31 +189,6 @@ class Track:
     det_index: Optional[int]
 
 
-def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
-    """(N, 4) [x_min, y_min, x_max, y_max] -> (N, 4) [cx, cy, w, h], float64."""
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    return np.column_stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
-                            b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]])
-
-
-def cxcywh_to_xyxy(z: np.ndarray) -> np.ndarray:
-    """(N, 4) [cx, cy, w, h] -> (N, 4) [x_min, y_min, x_max, y_max], float64."""
-    z = np.asarray(z, dtype=np.float64).reshape(-1, 4)
-    return np.column_stack([z[:, 0] - z[:, 2] / 2, z[:, 1] - z[:, 3] / 2,
-                            z[:, 0] + z[:, 2] / 2, z[:, 1] + z[:, 3] / 2])
-
-
-def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each of (N, 4) xyxy boxes."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 _H = np.hstack([np.eye(4), np.zeros((4, 4))])   # measurement matrix: [cx, cy, w, h] of the state
 _MIN_SIDE = 1.0                                  # px: sides never shrink below this
 
@@ -208,7 +197,7 @@ def _size(w: np.ndarray, h: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(w, _MIN_SIDE) * np.maximum(h, _MIN_SIDE))
 
 
-class _Hand:
+class _TrackFilter:
     """Internal state of one track: Kalman filter plus bookkeeping."""
 
     def __init__(self, track_id: int, z: np.ndarray, score: float, side: str, det_index: int,
@@ -259,17 +248,20 @@ class _Hand:
         self.x[2:4] = np.maximum(self.x[2:4], _MIN_SIDE)
         IKH = np.eye(8) - K @ _H
         R = (params.measurement_noise * self.size) ** 2 * np.eye(4)
-        self.P = IKH @ self.P @ IKH.T + K @ R @ K.T           # Joseph form: stays positive definite
+        self.P = IKH @ self.P @ IKH.T + K @ R @ K.T    # Joseph form: stays positive definite
 
     # --------------------------------------------------------------- association
     def costs(self, Z: np.ndarray, boxes: np.ndarray, params: TrackerParams) -> np.ndarray:
-        """Assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`); inf where the
-        pair is not allowed (module docstring)."""
+        """
+        Return the assignment cost to each measurement of Z (N, 4 cxcywh, xyxy `boxes`).
+
+        Inf where the pair is not allowed (module docstring).
+        """
         S = self.innovation_cov(params)
         y = Z - self.x[:4]
         d2 = np.einsum('ij,ij->i', y, np.linalg.solve(S, y.T).T)
         pred = cxcywh_to_xyxy(self.x[:4])[0]
-        gating = d2 + params.iou_weight * (1.0 - iou(pred, boxes))
+        gating = d2 + params.iou_weight * (1.0 - pairwise_iou(pred, boxes)[0])
         ratio = _size(Z[:, 2], Z[:, 3]) / self.size
         distance = np.hypot(y[:, 0], y[:, 1]) / self.size
         ok = ((gating <= params.gate) & (np.maximum(ratio, 1.0 / ratio) <= params.max_size_ratio)
@@ -289,7 +281,7 @@ class _Hand:
             self.state()], self.score
 
     def snapshot(self, stamp: float) -> Track:
-        side = self.sides.most_common(1)[0][0] if self.sides else ''
+        side = self.sides.most_common(1)[0][0] if self.sides else UNKNOWN_SIDE
         return Track(id=self.id, box=cxcywh_to_xyxy(self.x[:4])[0].astype(np.float32),
                      score=self.score, velocity=self.x[4:6].astype(np.float32),
                      age=stamp - self.birth, hits=self.hits, state=self.state(), side=side,
@@ -298,7 +290,8 @@ class _Hand:
 
 
 class HandTracker:
-    """Tracks hands across frames; see the module docstring for the model and the rules.
+    """
+    Tracks hands across frames; see the module docstring for the model and the rules.
 
     `params` may be replaced between updates (run-time parameter changes); the new values apply
     from the next update.
@@ -306,7 +299,7 @@ class HandTracker:
 
     def __init__(self, params: Optional[TrackerParams] = None) -> None:
         self.params = params if params is not None else TrackerParams()
-        self._hands: list[_Hand] = []
+        self._hands: list[_TrackFilter] = []
         self._stamp: Optional[float] = None
         self._next_id = 1
 
@@ -317,9 +310,10 @@ class HandTracker:
 
     def update(self, detections: Detections, stamp: float,
                sides: Optional[Sequence[str]] = None) -> list[Track]:
-        """Advance to image time `stamp` (seconds) with that image's detections.
+        """
+        Advance to image time `stamp` (seconds) with that image's detections.
 
-        sides: optional side label per detection (one of SIDES, '' unknown).
+        sides: optional side label per detection (one of TRACK_SIDES, '' unknown).
         Returns every live track (tentative, confirmed and lost), sorted by id.
         Raises ValueError for a non-finite stamp or a `sides` list of the wrong length or with
         unknown labels. A stamp older than the previous one resets the tracker (module docstring).
@@ -328,15 +322,15 @@ class HandTracker:
         if not math.isfinite(stamp):
             raise ValueError(f'HandTracker.update: stamp must be finite, got {stamp}')
         if sides is None:
-            sides = [''] * len(detections)
+            sides = [UNKNOWN_SIDE] * len(detections)
         sides = list(sides)
         if len(sides) != len(detections):
             raise ValueError(f'HandTracker.update: {len(sides)} sides for {len(detections)} '
                              'detections')
-        unknown = set(sides) - set(SIDES)
+        unknown = set(sides) - set(TRACK_SIDES)
         if unknown:
             raise ValueError(f'HandTracker.update: unknown side labels {sorted(unknown)}; '
-                             f'expected one of {SIDES}')
+                             f'expected one of {TRACK_SIDES}')
         if self._stamp is not None and stamp < self._stamp:
             self.reset()
         p = self.params
@@ -374,7 +368,7 @@ class HandTracker:
         self._add_new_tracks(free, keep, Z, detections, sides, stamp)
         return [h.snapshot(stamp) for h in sorted(self._hands, key=lambda h: h.id)]
 
-    def _match(self, hand: _Hand, k: int, keep: np.ndarray, Z: np.ndarray,
+    def _match(self, hand: _TrackFilter, k: int, keep: np.ndarray, Z: np.ndarray,
                detections: Detections, sides: list[str], stamp: float) -> None:
         i = int(keep[k])
         hand.correct(Z[k], self.params)
@@ -399,6 +393,6 @@ class HandTracker:
         for _, is_new, k in survivors:
             if is_new:
                 i = int(keep[k])
-                self._hands.append(_Hand(self._next_id, Z[k], float(detections.scores[i]),
-                                         sides[i], i, stamp, self.params))
+                self._hands.append(_TrackFilter(self._next_id, Z[k], float(detections.scores[i]),
+                                                sides[i], i, stamp, self.params))
                 self._next_id += 1

@@ -1,9 +1,11 @@
-"""The words every part of hand_tracker shares: the class, its label map, hand sides, image files.
+"""
+The words every part of hand_tracker shares: the class, its label map, hand sides, image files.
 
 One home for each: the detector backends, the tracker, the datasets, the TFRecords and the
 evaluation all import these instead of spelling them again.
 """
 from __future__ import annotations
+
 
 #: The one class of every box.
 HAND = 'hand'

@@ -1,4 +1,5 @@
-"""SSD anchors (default boxes) as in the TF Object Detection API's ``ssd_anchor_generator``.
+"""
+SSD anchors (default boxes) as in the TF Object Detection API's ``ssd_anchor_generator``.
 
 Anchors are numpy ``float32 (A, 4)`` arrays of normalised ``[cy, cx, h, w]`` (fractions of the
 network input, which is the whole image stretched to ``S x S``). Levels are ordered from the
@@ -8,15 +9,16 @@ cell (row-major) then by box kind, which is the order of the flattened predictio
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+import math
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class AnchorConfig:
-    """Scales and aspect ratios of the anchors (OD API ``ssd_anchor_generator`` fields).
+    """
+    Scales and aspect ratios of the anchors (OD API ``ssd_anchor_generator`` fields).
 
     ``num_levels`` feature maps get scales linearly spaced in ``[min_scale, max_scale]``; each
     level has one box per aspect ratio at its scale plus one square box at the geometric mean of
@@ -33,7 +35,7 @@ class AnchorConfig:
     interpolated_scale_aspect_ratio: float = 1.0
 
     def scales(self) -> list[float]:
-        """The scale of each level, plus 1.0 appended for the last interpolated box."""
+        """Return the scale of each level, plus 1.0 appended for the last interpolated box."""
         n = self.num_levels
         s = [self.min_scale + (self.max_scale - self.min_scale) * i / (n - 1) if n > 1
              else self.min_scale for i in range(n)]
@@ -51,7 +53,7 @@ class AnchorConfig:
         return boxes
 
     def boxes_per_cell(self) -> list[int]:
-        """Number of anchors per feature-map cell of each level (the heads' output depth / 4)."""
+        """Return the number of anchors per feature-map cell of each level (head depth / 4)."""
         return [len(self.level_boxes(i)) for i in range(self.num_levels)]
 
     def to_dict(self) -> dict:
@@ -70,7 +72,8 @@ class AnchorConfig:
 
 
 def feature_map_sizes(input_size: int, num_levels: int = 6) -> list[int]:
-    """Side of each SSD feature map for an ``input_size`` square input.
+    """
+    Side of each SSD feature map for an ``input_size`` square input.
 
     Level 0 is MobileNetV2's stride-16 map, level 1 its stride-32 map, and every further level
     a stride-2 'same' convolution of the previous one (so ``ceil(n / 2)``, down to 1).

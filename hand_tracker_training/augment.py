@@ -1,4 +1,5 @@
-"""SSD-style data augmentation on numpy images with pixel boxes (OpenCV, no TensorFlow).
+"""
+SSD-style data augmentation on numpy images with pixel boxes (OpenCV, no TensorFlow).
 
 Boxes are ``float32 (N, 4)`` ``[x_min, y_min, x_max, y_max]`` pixels of the image they go
 with. Every transform returns the image and the boxes moved with it, so a box covers the same
@@ -19,7 +20,8 @@ def _area(boxes: np.ndarray) -> np.ndarray:
 
 def crop(image: np.ndarray, boxes: np.ndarray, window: tuple[int, int, int, int],
          min_visible: float = 0.3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cut ``window = (x0, y0, x1, y1)`` out of `image`.
+    """
+    Cut ``window = (x0, y0, x1, y1)`` out of `image`.
 
     Boxes are clipped to the window and shifted into its coordinates; a box is kept if at
     least `min_visible` of its area remains (a hand partly cut by the crop is still a hand).
@@ -44,8 +46,12 @@ def hflip(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 def expand(image: np.ndarray, boxes: np.ndarray, ratio: float, offset: tuple[float, float],
            fill: tuple[int, int, int] = (124, 116, 104)) -> tuple[np.ndarray, np.ndarray]:
-    """Zoom out: place `image` on a `ratio` times larger canvas of `fill` (the ImageNet mean)
-    at fractional `offset` (x, y in [0, 1]); hands get smaller, boxes move with the image."""
+    """
+    Zoom out: place `image` on a `ratio` times larger canvas of `fill`.
+
+    `fill` is the ImageNet mean, the image goes at fractional `offset` (x, y in [0, 1]); hands
+    get smaller, boxes move with the image.
+    """
     h, w = image.shape[:2]
     cw, ch = int(round(w * ratio)), int(round(h * ratio))
     x0, y0 = int(offset[0] * (cw - w)), int(offset[1] * (ch - h))
@@ -70,7 +76,8 @@ def photometric(image: np.ndarray, rng: np.random.Generator, brightness: float =
 
 @dataclass
 class SSDAugmenter:
-    """The SSD recipe (OD API ``ssd_random_crop`` / zoom-out + flip + colour jitter).
+    """
+    The SSD recipe (OD API ``ssd_random_crop`` / zoom-out + flip + colour jitter).
 
     An image is either zoomed out (``expand_probability``, canvas up to ``max_expand`` times
     the image: smaller hands than in the data) or else, with ``crop_probability``, cropped
@@ -79,7 +86,6 @@ class SSDAugmenter:
     chosen ``min_object_covered`` fraction of some hand (or the original image is kept after
     ``max_attempts``); hands with less than ``min_visible`` of their area left are dropped.
     """
-
 
     expand_probability: float = 0.3
     max_expand: float = 2.0
@@ -94,7 +100,7 @@ class SSDAugmenter:
 
     def random_window(self, width: int, height: int, boxes: np.ndarray,
                       rng: np.random.Generator) -> tuple[int, int, int, int]:
-        """A crop window ``(x0, y0, x1, y1)`` satisfying the coverage constraint."""
+        """Return a crop window ``(x0, y0, x1, y1)`` satisfying the coverage constraint."""
         b = np.asarray(boxes, np.float32).reshape(-1, 4)
         need = float(rng.choice(self.min_object_covered))
         for _ in range(self.max_attempts):

@@ -1,4 +1,5 @@
-"""Box coding and anchor matching (numpy, data side).
+"""
+Box coding and anchor matching (numpy, data side).
 
 Conventions: ``*_norm`` boxes are normalised ``[ymin, xmin, ymax, xmax]`` (OD API order);
 anchors are normalised ``[cy, cx, h, w]`` (:mod:`hand_tracker_training.anchors`). Codes are
@@ -7,7 +8,9 @@ the Faster R-CNN box coder of the OD API: ``[ty, tx, th, tw]`` with scale factor
 """
 from __future__ import annotations
 
+from hand_tracker_ros.geometry import pairwise_iou
 import numpy as np
+
 
 SCALE_FACTORS: tuple[float, float, float, float] = (10.0, 10.0, 5.0, 5.0)
 _EPS = 1e-8
@@ -49,21 +52,10 @@ def decode(codes: np.ndarray, anchors: np.ndarray, scale_factors=SCALE_FACTORS) 
     return np.stack([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2], axis=-1).astype(np.float32)
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of corner boxes ``a (N, 4)`` and ``b (M, 4)`` (any consistent order)."""
-    a = np.asarray(a, np.float32).reshape(-1, 4)
-    b = np.asarray(b, np.float32).reshape(-1, 4)
-    lo = np.maximum(a[:, None, :2], b[None, :, :2])
-    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, _EPS)
-
-
 def match(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
           neg_iou: float = 0.4) -> np.ndarray:
-    """Assign ground-truth boxes to anchors (OD API argmax matcher, ``force_match_for_each_row``).
+    """
+    Assign ground-truth boxes to anchors (OD API argmax matcher, ``force_match_for_each_row``).
 
     Returns ``int64 (A,)``: the index of the matched box, ``-1`` for a negative anchor (best IoU
     below `neg_iou`) or ``-2`` for an ignored one (between `neg_iou` and `pos_iou`). Every box
@@ -73,7 +65,7 @@ def match(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
     matches = np.full(len(anchors), -1, np.int64)
     if len(gt) == 0:
         return matches
-    overlaps = iou(gt, anchors_to_corners(anchors))  # (G, A)
+    overlaps = pairwise_iou(gt, anchors_to_corners(anchors))  # (G, A)
     best_gt = overlaps.argmax(axis=0)
     best_iou = overlaps.max(axis=0)
     matches[best_iou >= pos_iou] = best_gt[best_iou >= pos_iou]
@@ -87,7 +79,8 @@ def match(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
 
 def encode_targets(gt_norm: np.ndarray, anchors: np.ndarray, pos_iou: float = 0.5,
                    neg_iou: float = 0.4) -> tuple[np.ndarray, np.ndarray]:
-    """Training targets of one image.
+    """
+    Training targets of one image.
 
     Returns ``(box_target float32 (A, 5), cls_target float32 (A, 1))``: the codes of each
     anchor's matched box with a 5th column 1 for positive anchors (0 otherwise), and the class

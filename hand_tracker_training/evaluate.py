@@ -1,4 +1,5 @@
-"""COCO evaluation of hand detectors: metrics (pycocotools), latency, PR curves, failure cases.
+r"""
+COCO evaluation of hand detectors: metrics (pycocotools), latency, PR curves, failure cases.
 
 The detector is evaluated through the very backends the ROS node uses
 (:func:`hand_tracker_ros.backends.load_detector`), so a frozen graph and its TFLite export are
@@ -6,9 +7,9 @@ measured the way they run. Metrics are COCO bbox metrics over a single category,
 
 Command line (``hand-tracker-eval``)::
 
-    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \\
+    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \
         --videos CARDS_OFFICE_S_B --json eval.json --plots eval_plots/
-    hand-tracker-eval --model frozen_inference_graph.pb --label-map label_map.pbtxt \\
+    hand-tracker-eval --model frozen_inference_graph.pb --label-map label_map.pbtxt \
         --yolo ../shared/data/hand_gestures_roboflow --yolo-splits test --json eval.json
 
 It prints a table beside the original project's numbers, writes the metrics as JSON and, with
@@ -18,18 +19,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence, TYPE_CHECKING
 
 import cv2
+from hand_tracker_ros.annotate import draw_box, draw_label
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval, Params
 from tqdm import tqdm
 
-from hand_tracker_ros.detections import Detections
 
 if TYPE_CHECKING:
     from hand_tracker_ros.backends import Detector
@@ -66,7 +69,7 @@ def _xywh(boxes: np.ndarray) -> list[list[float]]:
 
 
 def _coco_from(images: list[dict], annotations: list[dict]) -> COCO:
-    """An in-memory COCO object (no file) of one category, ``hand``."""
+    """Return an in-memory COCO object (no file) of one category, ``hand``."""
     coco = COCO()
     coco.dataset = {'images': images, 'annotations': annotations,
                     'categories': [{'id': _CATEGORY_ID, 'name': 'hand', 'supercategory': 'hand'}]}
@@ -76,8 +79,11 @@ def _coco_from(images: list[dict], annotations: list[dict]) -> COCO:
 
 def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
                  verbose: bool = False) -> dict:
-    """COCO bbox metrics of `predictions` (one :class:`Detections` per sample, pixels) against
-    the boxes of `samples`, with pycocotools' COCOeval over the single category ``hand``.
+    """
+    Score `predictions` against the boxes of `samples` with COCO bbox metrics.
+
+    `predictions` holds one :class:`Detections` per sample (pixels); pycocotools' COCOeval runs
+    over the single category ``hand``.
 
     Every prediction counts as a hand whatever its class id. Returns floats under
     ``AP, AP50, AP75, APs, APm, APl, AR1, AR10, AR100`` (-1 where COCO gives -1: no ground truth
@@ -86,7 +92,8 @@ def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
     undefined. pycocotools prints only when `verbose`.
     """
     if len(samples) != len(predictions):
-        raise ValueError(f'coco_metrics: {len(samples)} samples but {len(predictions)} predictions')
+        raise ValueError(
+            f'coco_metrics: {len(samples)} samples but {len(predictions)} predictions')
     images, gts, dts = [], [], []
     for image_id, (sample, det) in enumerate(zip(samples, predictions), start=1):
         images.append({'id': image_id, 'width': int(sample.width), 'height': int(sample.height),
@@ -112,7 +119,8 @@ def coco_metrics(samples: Sequence['Sample'], predictions: Sequence[Detections],
 
 def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_score: float = 0.0,
                       progress: bool = True) -> tuple[dict, list[Detections]]:
-    """Run `detector` on every sample's image (read with OpenCV, given as RGB) and score it.
+    """
+    Run `detector` on every sample's image (read with OpenCV, given as RGB) and score it.
 
     Returns ``(metrics, predictions)``: :func:`coco_metrics` plus ``latency_ms_median`` and
     ``latency_ms_p95``, the time of ``detector.detect`` alone per image (reading the file
@@ -141,8 +149,11 @@ def evaluate_detector(detector: 'Detector', samples: Sequence['Sample'], min_sco
 
 
 def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
-    """Precision-recall curves (area all, 100 detections per image) at IoU 0.5, 0.75 and the
-    mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result, to `png`.
+    """
+    Precision-recall curves (area all, 100 detections per image) at IoU 0.5.
+
+    0.75 and the mean over IoU 0.5:0.95, AP in the legend, from a :func:`coco_metrics` result,
+    to `png`.
 
     Curves COCO leaves undefined (no ground truth) are left out. Returns the path written.
     """
@@ -172,28 +183,18 @@ def plot_pr_curve(eval_result: dict, png: str | Path) -> Path:
     return png
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of [x_min, y_min, x_max, y_max] boxes."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(1, -1, 4)
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    union = area_a + area_b - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy COCO-style matching of one image: detections in descending score order each take
-    the unmatched ground-truth box they overlap most, if that IoU is at least `iou`.
+    """
+    Greedy COCO-style matching of one image.
+
+    Detections in descending score order each take the unmatched ground-truth box they overlap
+    most, if that IoU is at least `iou`.
 
     Returns ``(det_is_tp (D,) bool, gt_is_found (G,) bool)``.
     """
     gt_boxes = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
-    ious = box_iou(det.boxes, gt_boxes)
+    ious = pairwise_iou(det.boxes, gt_boxes)
     det_tp = np.zeros(len(det), bool)
     gt_found = np.zeros(len(gt_boxes), bool)
     if not len(gt_boxes):
@@ -209,23 +210,18 @@ def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
 def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
               text: str = '') -> None:
     """Draw `box` on the RGB `img` in place, with `text` on a label of the same colour."""
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    thickness = max(2, img.shape[1] // 400)
-    cv2.rectangle(img, (x0, y0), (x1, y1), colour, thickness)
-    if text:
-        scale = max(0.5, img.shape[1] / 1600)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y0 - 4 if y0 - th - base - 4 >= 0 else y0 + th + 4
-        cv2.rectangle(img, (x0, ty - th - 2), (x0 + tw + 4, ty + base), colour, cv2.FILLED)
-        cv2.putText(img, text, (x0 + 2, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+    draw_box(img, box, colour, max(2, img.shape[1] // 400), text,
+             font_scale=max(0.5, img.shape[1] / 1600), line_type=cv2.LINE_8)
 
 
 def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detections],
                         out_dir: str | Path, n: int = 8, iou: float = 0.5,
                         min_score: float = 0.5) -> list[Path]:
-    """Annotated PNGs of the `n` images with the most errors (missed hands + false positives
-    among detections scoring at least `min_score`, matched at IoU `iou`), worst first.
+    """
+    Write annotated PNGs of the `n` images with the most errors, worst first.
+
+    Errors are missed hands and false positives among detections scoring at least `min_score`,
+    matched at IoU `iou`.
 
     Drawn: true positives green, missed ground truth red, false positives yellow (with score);
     a banner states the counts. Images without an error are never written. Returns the paths,
@@ -258,9 +254,7 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
         banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
                   f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
                   f'(score >= {min_score:g}, IoU >= {iou:g})')
-        cv2.rectangle(img, (0, 0), (img.shape[1], 28), (30, 30, 30), cv2.FILLED)
-        cv2.putText(img, banner, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
-                    cv2.LINE_AA)
+        draw_label(img, banner, 0, 28, (30, 30, 30), 0.6, 1)
         stem = f'{Path(sample.image_path).parent.name}_{Path(sample.image_path).stem}'
         path = out_dir / f'{rank:02d}_{errors}err_{stem}.png'
         if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
@@ -276,9 +270,12 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def format_table(metrics: dict) -> str:
-    """The metrics as the original project's report table (AP, AP@0.5, AP@0.75, AP small /
-    medium / large, AR@100) beside its SSD MobileNet v2 numbers, with the caveat that those
-    come from a random frame split and are not comparable with a split by video.
+    """
+    Return the metrics as the original project's report table.
+
+    AP, AP@0.5, AP@0.75, AP small / medium / large, AR@100 beside its SSD MobileNet v2 numbers,
+    with the caveat that those come from a random frame split and are not comparable with a
+    split by video.
 
     ``n/a`` = no ground truth in that size range; ``-`` = not reported by the original.
     """

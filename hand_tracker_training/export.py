@@ -1,4 +1,9 @@
-"""Export any detection `tf.function` as a TF OD API frozen graph or a TFLite model.
+"""
+Export a hand detector: OD API frozen graph and TFLite files, and ``hand-tracker-export``.
+
+:func:`export_frozen_graph` and :func:`export_tflite` write any detection `tf.function`;
+:func:`make_detect_fn` makes one of the trained SSD, :func:`export_model` writes and evaluates
+all files of a training run, and :func:`main` is the ``hand-tracker-export`` command.
 
 Both exports keep the TF Object Detection API contract that
 :mod:`hand_tracker_ros.backends` loads:
@@ -14,13 +19,23 @@ The detection function is generic: anything returning that dict (the SSD of
 """
 from __future__ import annotations
 
-import re
-import tempfile
-from collections.abc import Callable, Iterable
+import argparse
+from collections.abc import Callable, Iterable, Sequence
+import json
 from pathlib import Path
+import re
+import sys
+import tempfile
 
+from hand_tracker_ros.label_map import write_label_map
+from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
+from hand_tracker_training.datasets.sources import add_source_options, training_samples
+from hand_tracker_training.input_pipeline import read_rgb, to_network_input
+from hand_tracker_training.model import build_ssd, decode_boxes, SSDConfig
+import keras
 import numpy as np
 import tensorflow as tf
+
 
 INPUT_NAME = 'image_tensor'
 OUTPUT_NAMES = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
@@ -40,10 +55,13 @@ def _od_api_outputs(detect_fn: Callable, image: tf.Tensor) -> dict[str, tf.Tenso
 
 def _frozen_function(detect_fn: Callable, shape: list[int | None]
                      ) -> tuple[tf.types.experimental.ConcreteFunction, list[str]]:
-    """(frozen concrete function image_tensor (uint8 `shape`) -> flat OD API outputs, the
-    output keys in the order of its outputs). Variables become constants."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2)
+    """
+    Freeze `detect_fn` for image_tensor (uint8 `shape`): variables become constants.
+
+    Returns (frozen concrete function -> flat OD API outputs, the output keys in the order of
+    its outputs).
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec(shape, tf.uint8, name=INPUT_NAME)
     concrete = tf.function(lambda image_tensor: _od_api_outputs(detect_fn, image_tensor)) \
@@ -70,7 +88,8 @@ def _rename_nodes(graph_def: tf.compat.v1.GraphDef, renames: dict[str, str]) -> 
 
 
 def export_frozen_graph(detect_fn: Callable, path: str | Path) -> Path:
-    """Write `detect_fn` as a TF OD API style frozen inference graph (a GraphDef ``.pb``).
+    """
+    Write `detect_fn` as a TF OD API style frozen inference graph (a GraphDef ``.pb``).
 
     `detect_fn` (a ``tf.function`` or plain callable of TF ops) takes one uint8 tensor
     ``[1, None, None, 3]`` and returns the OD API output dict (see the module docstring).
@@ -115,7 +134,8 @@ def export_frozen_graph(detect_fn: Callable, path: str | Path) -> Path:
 
 def export_tflite(detect_fn_fixed: Callable, path: str | Path, input_size: int,
                   representative_images: Iterable[np.ndarray] | None = None) -> Path:
-    """Write `detect_fn_fixed` as a TFLite model with a uint8 ``[1, S, S, 3]`` input.
+    """
+    Write `detect_fn_fixed` as a TFLite model with a uint8 ``[1, S, S, 3]`` input.
 
     `detect_fn_fixed` takes a uint8 tensor ``[1, input_size, input_size, 3]`` and returns the
     OD API output dict. The model's signature outputs are named ``detection_boxes`` etc., which
@@ -199,3 +219,150 @@ def _check_runs(model: bytes, size: int, path: str | Path) -> None:
     missing = [k for k in OUTPUT_NAMES if k not in out]
     if missing:
         raise RuntimeError(f'the TFLite model for {path} lacks signature outputs {missing}')
+
+
+# ----------------------------------------------------------------------------- the SSD
+def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = False,
+                   max_detections: int = 100, iou_threshold: float = 0.6,
+                   min_score: float = 0.01):
+    """
+    Return a ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
+
+    uint8 ``[1, H, W, 3]`` (``[1, S, S, 3]`` with `fixed_size`) -> resize to ``S x S``,
+    the model (which normalises), box decoding, sigmoid, class-agnostic NMS
+    (``NonMaxSuppressionV5``, a TFLite builtin), padded to `max_detections`.
+    """
+    s = config.input_size
+    anchors = config.anchor_boxes()
+    shape = [1, s, s, 3] if fixed_size else [1, None, None, 3]
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8)])
+    @tf.autograph.experimental.do_not_convert  # straight-line TF ops: nothing to convert
+    def detect(image):
+        x = tf.image.resize(tf.cast(image, tf.float32), (s, s))
+        out = model(x, training=False)
+        boxes = tf.clip_by_value(decode_boxes(out['boxes'][0], anchors), 0.0, 1.0)
+        probs = tf.sigmoid(out['classes'][0])
+        scores = tf.reduce_max(probs, axis=1)
+        classes = tf.cast(tf.argmax(probs, axis=1), tf.float32) + 1.0
+        idx, sel_scores, valid = tf.raw_ops.NonMaxSuppressionV5(
+            boxes=boxes, scores=scores, max_output_size=max_detections,
+            iou_threshold=iou_threshold, score_threshold=min_score, soft_nms_sigma=0.0,
+            pad_to_max_output_size=True)
+        mask = tf.cast(tf.range(max_detections) < valid, tf.float32)
+        return {'detection_boxes': (tf.gather(boxes, idx) * mask[:, None])[None],
+                'detection_scores': (sel_scores * mask)[None],
+                'detection_classes': (tf.gather(classes, idx) * mask)[None],
+                'num_detections': tf.cast(valid, tf.float32)[None]}
+
+    return detect
+
+
+def export_model(model: keras.Model, config: SSDConfig, out: Path,
+                 calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
+                 keras_metrics: dict | None = None) -> dict:
+    """
+    Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
+
+    Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
+    evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
+    ``(S, S, 3)``, ~100 training images) calibrate the int8 model. Returns the metrics dict.
+    """
+    if keras.backend.backend() != 'tensorflow':
+        raise RuntimeError(f'export needs the TensorFlow backend (KERAS_BACKEND=tensorflow), '
+                           f'this is {keras.backend.backend()}: train here, export there')
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_training.evaluate import evaluate_detector
+
+    out.mkdir(parents=True, exist_ok=True)
+    s = config.input_size
+    label_map = write_label_map(out / 'label_map.pbtxt', HAND_LABEL_MAP)
+    files = {}
+    print('exporting frozen graph ...', flush=True)
+    files['frozen_graph'] = export_frozen_graph(make_detect_fn(model, config),
+                                                out / 'frozen_inference_graph.pb')
+    fixed = make_detect_fn(model, config, fixed_size=True)
+    print('exporting float TFLite ...', flush=True)
+    files['tflite'] = export_tflite(fixed, out / 'model.tflite', s)
+    print(f'exporting int8 TFLite (calibrated on {len(calibration_images)} images) ...',
+          flush=True)
+    files['tflite_int8'] = export_tflite(fixed, out / 'model_int8.tflite', s,
+                                         representative_images=calibration_images)
+    metrics: dict = {'config': json.loads(config.to_json()),
+                     'files': {k: {'path': p.name, 'bytes': p.stat().st_size}
+                               for k, p in files.items()}}
+    if keras_metrics is not None:
+        metrics['keras'] = keras_metrics
+    for key, path in files.items():
+        if not eval_samples:
+            break
+        detector = load_detector(str(path), str(label_map))
+        m, _ = evaluate_detector(detector, eval_samples, progress=False)
+        metrics[key] = {k: v for k, v in m.items() if k != 'precision'}
+        print(f'{path.name}: AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
+              f'median latency {m["latency_ms_median"]:.1f} ms', flush=True)
+    (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
+    """
+    Return `n` training images drawn with `seed` for int8 calibration.
+
+    They are stretched to ``size`` squared (RGB uint8, the TFLite input).
+    """
+    pick = np.random.default_rng(seed).permutation(len(samples))[:n]
+    return [to_network_input(read_rgb(samples[i].image_path), size).astype(np.uint8)
+            for i in pick]
+
+
+# ----------------------------------------------------------------------------- command
+def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
+               calibration_samples: Sequence, eval_samples: Sequence, calibration_images: int,
+               seed: int) -> dict:
+    """
+    Export the model of training run `run` into `out` with :func:`export_model`.
+
+    `calibration_images` images drawn with `seed` from `calibration_samples` calibrate the int8
+    model; the run's ``best.json`` (if any) goes into the metrics as the Keras model's.
+    """
+    best = run / 'best.json'
+    keras_metrics = json.loads(best.read_text()) if best.exists() else None
+    return export_model(model, config, out,
+                        calibration_set(calibration_samples, calibration_images, seed,
+                                        config.input_size),
+                        eval_samples, keras_metrics)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='hand-tracker-export',
+                                description='Export a trained hand detector (frozen graph, '
+                                            'TFLite float and int8) and evaluate the files.')
+    p.add_argument('--run', required=True, help='training run directory (config.json)')
+    p.add_argument('--weights', help='weights file (default: RUN/best.weights.h5)')
+    p.add_argument('--out', required=True, help='output directory')
+    add_source_options(p)
+    p.add_argument('--egohands-repeat', type=int, default=1,
+                   help='as in training: the calibration images are drawn from the same list')
+    p.add_argument('--calibration-images', type=int, default=100)
+    p.add_argument('--seed', type=int, default=0)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``hand-tracker-export``: export a run's best (or given) weights and evaluate the files."""
+    args = _parser().parse_args(argv)
+    run = Path(args.run)
+    config = SSDConfig.from_json((run / 'config.json').read_text())
+    model = build_ssd(config)
+    model.load_weights(args.weights or run / 'best.weights.h5')
+    calibration, evaluation = training_samples(args)
+    if not calibration:
+        raise SystemExit('no calibration images: give --sources, --egohands and/or --yolo')
+    export_run(model, config, run, Path(args.out), calibration, evaluation,
+               args.calibration_images, args.seed)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,4 +1,5 @@
-"""SSD losses in ``keras.ops`` (backend-neutral): sigmoid focal loss and smooth-L1 box loss.
+"""
+SSD losses in ``keras.ops`` (backend-neutral): sigmoid focal loss and smooth-L1 box loss.
 
 Both are normalised by the number of positive anchors of the batch, as in the TF OD API, and
 read the targets of :func:`hand_tracker_training.box_coding.encode_targets`:
@@ -18,7 +19,8 @@ def _num_positives(cls_target):
 
 @keras.saving.register_keras_serializable(package='hand_tracker')
 class FocalLoss(keras.losses.Loss):
-    """Sigmoid focal loss (Lin et al. 2017) over all non-ignored anchors / number of positives.
+    """
+    Sigmoid focal loss (Lin et al. 2017) over all non-ignored anchors / number of positives.
 
     Returns one value per image whose batch mean is the batch's total loss divided by its
     number of positives.

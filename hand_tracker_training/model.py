@@ -1,4 +1,5 @@
-"""SSD MobileNet v2 on Keras 3, written with backend-neutral ops (TensorFlow, JAX or PyTorch).
+"""
+SSD MobileNet v2 on Keras 3, written with backend-neutral ops (TensorFlow, JAX or PyTorch).
 
 The model takes float32 RGB images ``(B, S, S, 3)`` with values in ``[0, 255]`` (the whole
 image stretched to ``S x S``), normalises them to ``[-1, 1]`` itself and returns a dict:
@@ -13,19 +14,19 @@ prediction heads (depthwise 3x3 + 1x1 conv, or a plain 3x3 conv) on every level.
 """
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+import json
+import math
 
 import cv2
-import keras
-import numpy as np
-from keras import layers, ops
-
 from hand_tracker_ros.detections import Detections
 from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from hand_tracker_training.box_coding import SCALE_FACTORS, decode
+from hand_tracker_training.box_coding import decode, SCALE_FACTORS
+import keras
+from keras import layers, ops
+import numpy as np
+
 
 #: Backbone layers used as SSD feature maps (Keras MobileNetV2 names), finest first.
 BACKBONE_FEATURES = ('block_13_expand_relu', 'out_relu')
@@ -33,7 +34,8 @@ BACKBONE_FEATURES = ('block_13_expand_relu', 'out_relu')
 
 @dataclass
 class SSDConfig:
-    """Everything that defines the network and its anchors (saved beside checkpoints).
+    """
+    Everything that defines the network and its anchors (saved beside checkpoints).
 
     `weight_decay` is an L2 kernel regulariser on the layers added to the backbone; it is 0 by
     default: the training uses AdamW's decoupled decay instead. `batch_norm_momentum` replaces
@@ -72,7 +74,7 @@ class SSDConfig:
         return cls(**d)
 
     def anchor_boxes(self) -> np.ndarray:
-        """The anchors of this network (normalised [cy, cx, h, w])."""
+        """Return the anchors of this network (normalised [cy, cx, h, w])."""
         return generate_anchors(self.input_size, self.anchors)
 
 
@@ -82,7 +84,8 @@ _DEPTHWISE_INIT = keras.initializers.RandomNormal(stddev=math.sqrt(2.0 / 9.0))
 
 
 def _conv_relu(x, filters: int, kernel: int, stride: int, name: str, reg, depthwise=False):
-    """Convolution + bias + ReLU6.
+    """
+    Convolution + bias + ReLU6.
 
     No batch norm in the layers added to the backbone: with the small batches of CPU training
     a batch norm's moving statistics lag behind, and the model then scores differently in
@@ -108,7 +111,7 @@ def _head(x, filters: int, name: str, separable: bool, reg, bias_init='zeros'):
 
 
 def build_ssd(config: SSDConfig = SSDConfig()) -> keras.Model:
-    """The SSD MobileNet v2 (randomly initialised; see :mod:`hand_tracker_training.pretrained`)."""
+    """Return the SSD MobileNet v2, randomly initialised (see :mod:`.pretrained`)."""
     s = config.input_size
     reg = keras.regularizers.L2(config.weight_decay) if config.weight_decay else None
     image = keras.Input((s, s, 3), name='image')
@@ -157,7 +160,8 @@ def decode_boxes(codes, anchors, scale_factors=SCALE_FACTORS):
 def postprocess(codes: np.ndarray, logits: np.ndarray, anchors: np.ndarray, width: int,
                 height: int, min_score: float = 0.01, iou_threshold: float = 0.6,
                 max_detections: int = 100) -> Detections:
-    """One image's raw outputs -> :class:`Detections` in its pixels (class-agnostic NMS, cv2).
+    """
+    One image's raw outputs -> :class:`Detections` in its pixels (class-agnostic NMS, cv2).
 
     Mirrors the exported graphs: sigmoid scores, best class per anchor, boxes clipped to the
     image, ``cv2.dnn.NMSBoxes`` at `iou_threshold`, at most `max_detections`.
@@ -180,7 +184,8 @@ def postprocess(codes: np.ndarray, logits: np.ndarray, anchors: np.ndarray, widt
 def predict_detections(model: keras.Model, config: SSDConfig, images: Sequence[np.ndarray],
                        sizes: Sequence[tuple[int, int]], batch_size: int = 16,
                        **nms) -> list[Detections]:
-    """Run the Keras model on network inputs ``(S, S, 3)`` float32 and post-process each.
+    """
+    Run the Keras model on network inputs ``(S, S, 3)`` float32 and post-process each.
 
     `sizes` are the ``(width, height)`` of the original images the detections refer to;
     `nms` goes to :func:`postprocess`.

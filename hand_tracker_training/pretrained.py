@@ -1,4 +1,5 @@
-"""Pretrained initialisation of the SSD MobileNet v2: transfer learning, not training from scratch.
+"""
+Pretrained initialisation of the SSD MobileNet v2: transfer learning, not training from scratch.
 
 Three sources, tried by :func:`initialise`:
 
@@ -12,9 +13,9 @@ Three sources, tried by :func:`initialise`:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
+import re
 
 import keras
 import numpy as np
@@ -81,7 +82,7 @@ def read_tflite_convolutions(path: str | Path) -> list[ConvWeights]:
 def backbone_convolutions(model: keras.Model) -> list[tuple[keras.layers.Layer,
                                                             keras.layers.Layer]]:
     """(convolution, its BatchNormalization) pairs of the MobileNetV2 layers of `model`."""
-    layers = {l.name: l for l in model.layers}
+    layers = {layer.name: layer for layer in model.layers}
     pairs = []
     for layer in model.layers:
         if not _BACKBONE_CONV.match(layer.name):
@@ -108,7 +109,8 @@ def _set_folded(conv, bn, kernel: np.ndarray, bias: np.ndarray) -> None:
 def load_tflite_backbone(model: keras.Model, path: str | Path,
                          classifier: keras.layers.Dense | None = None,
                          freeze_batch_norm: bool = True) -> int:
-    """Copy the MobileNetV2 weights of a TFLite model into the backbone layers of `model`.
+    """
+    Copy the MobileNetV2 weights of a TFLite model into the backbone layers of `model`.
 
     The TFLite model must have the backbone's convolutions first, in the Keras order (as a
     MobileNetV2 classifier has). With `classifier`, the TFLite model's next convolution (the
@@ -144,10 +146,10 @@ def load_keras_imagenet(model: keras.Model, alpha: float) -> int:
                                              alpha=alpha, input_shape=(224, 224, 3))
     except Exception as e:  # no network, proxy, unsupported alpha: all mean "not available"
         raise PretrainedUnavailable(
-            f"Keras ImageNet MobileNetV2 weights could not be downloaded ({type(e).__name__}: "
-            f"{e}). Pass a local MobileNetV2 .tflite instead, e.g. "
-            f"--init ../shared/weights/mobilenet_v2_1.0_224_imagenet_int8.tflite") from e
-    ref_layers = {l.name: l for l in ref.layers}
+            f'Keras ImageNet MobileNetV2 weights could not be downloaded ({type(e).__name__}: '
+            f'{e}). Pass a local MobileNetV2 .tflite instead, e.g. '
+            f'--init ../shared/weights/mobilenet_v2_1.0_224_imagenet_int8.tflite') from e
+    ref_layers = {layer.name: layer for layer in ref.layers}
     n = 0
     for layer in model.layers:
         src = ref_layers.get(layer.name)
@@ -163,7 +165,8 @@ def _is_backbone_layer(name: str) -> bool:
 
 
 def load_checkpoint(model: keras.Model, path: str | Path) -> int:
-    """Load a hand model of this package (``.keras`` or ``.weights.h5``) into `model`.
+    """
+    Load a hand model of this package (``.keras`` or ``.weights.h5``) into `model`.
 
     Layers are matched by name and only where shapes agree, so a model of another input size
     (or another anchor set) still passes on its backbone and extra layers. Returns the number
@@ -173,7 +176,7 @@ def load_checkpoint(model: keras.Model, path: str | Path) -> int:
     if path.suffix == '.keras':
         src = keras.saving.load_model(path, compile=False)
     elif path.name.endswith('.weights.h5'):
-        from hand_tracker_training.model import SSDConfig, build_ssd
+        from hand_tracker_training.model import build_ssd, SSDConfig
         cfg_path = path.parent / 'config.json'
         if not cfg_path.exists():
             raise FileNotFoundError(f'{path}: .weights.h5 needs its config.json beside it')
@@ -181,7 +184,7 @@ def load_checkpoint(model: keras.Model, path: str | Path) -> int:
         src.load_weights(path)
     else:
         raise ValueError(f'{path}: expected a .keras, .weights.h5 or .tflite file')
-    src_layers = {l.name: l for l in src.layers}
+    src_layers = {layer.name: layer for layer in src.layers}
     n = 0
     for layer in model.layers:
         s = src_layers.get(layer.name)
@@ -195,10 +198,13 @@ def load_checkpoint(model: keras.Model, path: str | Path) -> int:
 
 
 def freeze_before(model: keras.Model, layer_name: str) -> int:
-    """Make every layer of `model` before `layer_name` non-trainable (the early, generic
-    ImageNet features: kept as they are, and no backward pass through the costly
-    high-resolution layers). Returns the number of layers frozen."""
-    names = [l.name for l in model.layers]
+    """
+    Make every layer of `model` before `layer_name` non-trainable.
+
+    The early, generic ImageNet features are kept as they are, and no backward pass runs
+    through the costly high-resolution layers. Returns the number of layers frozen.
+    """
+    names = [layer.name for layer in model.layers]
     if layer_name not in names:
         raise ValueError(f'no layer {layer_name!r} in {model.name}')
     frozen = model.layers[:names.index(layer_name)]
@@ -208,7 +214,8 @@ def freeze_before(model: keras.Model, layer_name: str) -> int:
 
 
 def initialise(model: keras.Model, init: str, alpha: float = 1.0) -> str:
-    """Initialise `model` from `init` ('imagenet', '*.tflite', a checkpoint or 'scratch').
+    """
+    Initialise `model` from `init` ('imagenet', '*.tflite', a checkpoint or 'scratch').
 
     Returns a one-line description of what was loaded.
     """

@@ -1,4 +1,5 @@
-"""TFRecords in the TF Object Detection API schema, from and back to :class:`Sample` data.
+"""
+TFRecords in the TF Object Detection API schema, from and back to :class:`Sample` data.
 
 One ``tf.train.Example`` per image, with the keys the OD API's ``TfExampleDecoder`` reads::
 
@@ -17,23 +18,20 @@ The label map is written with :func:`hand_tracker_ros.label_map.write_label_map`
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 import glob
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
+from hand_tracker_ros.vocabulary import HAND, HAND_LABEL_MAP
+from hand_tracker_training.datasets.sample import Sample
 import numpy as np
-import tensorflow as tf
 from PIL import Image
+import tensorflow as tf
 from tqdm import tqdm
 
-from hand_tracker_ros.vocabulary import HAND
-from hand_tracker_training.datasets.sample import Sample
-
-#: The label map of the hand detector.
-HAND_LABEL_MAP: dict[int, str] = {1: HAND}
 
 _STRING_KEYS = ('image/format', 'image/filename', 'image/source_id', 'image/key/sha256')
 _BOX_KEYS = ('image/object/bbox/xmin', 'image/object/bbox/ymin', 'image/object/bbox/xmax',
@@ -53,9 +51,12 @@ FEATURES = {
 
 
 def encoded_image(path: str | Path) -> tuple[bytes, str]:
-    """``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded),
-    other formats (BMP, WebP, ...) losslessly re-encoded as PNG. Raises FileNotFoundError /
-    ValueError for a missing or unreadable file."""
+    """
+    ``(bytes, format)`` of an image file: JPEG and PNG files as they are (never re-encoded).
+
+    Other formats (BMP, WebP, ...) losslessly re-encoded as PNG. Raises FileNotFoundError /
+    ValueError for a missing or unreadable file.
+    """
     data = Path(path).read_bytes()
     if data[:3] == b'\xff\xd8\xff':
         return data, 'jpeg'
@@ -91,7 +92,8 @@ def _hand_id(label_map: Mapping[int, str]) -> int:
 
 def sample_to_example(sample: Sample, label_map: Mapping[int, str] = HAND_LABEL_MAP
                       ) -> tf.train.Example:
-    """The OD API ``tf.train.Example`` of one sample (every box a hand).
+    """
+    Return the OD API ``tf.train.Example`` of one sample (every box a hand).
 
     Raises ValueError when the image's own size is not the sample's width x height (the
     normalised boxes would be wrong) or the label map has no single ``hand``.
@@ -135,7 +137,8 @@ def shard_paths(path: str | Path, num_shards: int) -> list[Path]:
 def write_tfrecord(samples: Sequence[Sample], path: str | Path,
                    label_map: Mapping[int, str] = HAND_LABEL_MAP, num_shards: int = 1,
                    progress: bool = True) -> list[Path]:
-    """Write `samples` as OD API TFRecords (see the module doc) and return the files.
+    """
+    Write `samples` as OD API TFRecords (see the module doc) and return the files.
 
     With ``num_shards > 1`` the samples go round-robin into ``path-0000k-of-0000n`` files.
     The class of every box is the label map's ``hand`` id. Raises ValueError for fewer than
@@ -159,8 +162,12 @@ def write_tfrecord(samples: Sequence[Sample], path: str | Path,
 
 
 def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
-    """The files of a TFRecord: the file itself, a list of files, or the shards
-    ``path-?????-of-?????`` of a sharded one. Raises FileNotFoundError when there are none."""
+    """
+    Return the files of a TFRecord: the file itself, a list of files.
+
+    Or the shards ``path-?????-of-?????`` of a sharded one. Raises FileNotFoundError when there
+    are none.
+    """
     if not isinstance(path, (str, Path)):
         return [f for p in path for f in tfrecord_files(p)]
     path = Path(path)
@@ -174,10 +181,13 @@ def tfrecord_files(path: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def parse_example(serialized: bytes) -> dict:
-    """One serialized OD API example as Python values: ``image/encoded`` bytes, the other
-    strings ``str``, height/width ``int``, boxes ``float32`` arrays, class labels an ``int64``
-    array, ``image/object/class/text`` and ``image/object/side/text`` lists of ``str``
-    (side empty when the record has none)."""
+    """
+    One serialized OD API example as Python values: ``image/encoded`` bytes.
+
+    The other strings ``str``, height/width ``int``, boxes ``float32`` arrays, class labels an
+    ``int64`` array, ``image/object/class/text`` and ``image/object/side/text`` lists of
+    ``str`` (side empty when the record has none).
+    """
     parsed = tf.io.parse_single_example(serialized, FEATURES)
     record: dict = {
         'image/encoded': parsed['image/encoded'].numpy(),
@@ -195,8 +205,11 @@ def parse_example(serialized: bytes) -> dict:
 
 
 def read_tfrecord(path: str | Path | Sequence[str | Path]) -> list[dict]:
-    """Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`), in file
-    order, parsed by :func:`parse_example`."""
+    """
+    Every example of a TFRecord (file, files or shards, see :func:`tfrecord_files`).
+
+    In file order, parsed by :func:`parse_example`.
+    """
     files = tfrecord_files(path)
     return [parse_example(raw.numpy())
             for raw in tf.data.TFRecordDataset([str(f) for f in files])]

@@ -1,5 +1,5 @@
-"""Train the SSD MobileNet v2 hand detector and export it (``hand-tracker-train``,
-``hand-tracker-export``).
+r"""
+Train the SSD MobileNet v2 hand detector and export it (``hand-tracker-train``).
 
 Training runs on any Keras 3 backend (the input pipeline is numpy + OpenCV); exporting needs
 TensorFlow. A run directory (``--out``) gets::
@@ -18,9 +18,9 @@ TensorFlow. A run directory (``--out``) gets::
 
 Examples::
 
-    hand-tracker-train --egohands ../shared/data/egohands \\
-        --train-videos CARDS_LIVINGROOM_B_T,PUZZLE_LIVINGROOM_T_B --val-videos CARDS_OFFICE_S_B \\
-        --yolo ../shared/data/hand_gestures_roboflow \\
+    hand-tracker-train --egohands ../shared/data/egohands \
+        --train-videos CARDS_LIVINGROOM_B_T,PUZZLE_LIVINGROOM_T_B --val-videos CARDS_OFFICE_S_B \
+        --yolo ../shared/data/hand_gestures_roboflow \
         --init ../shared/weights/mobilenet_v2_1.0_224_imagenet_int8.tflite --out runs/hands
     hand-tracker-train --smoke --egohands ../shared/data/egohands --out /tmp/smoke
     hand-tracker-export --run runs/hands --out models/
@@ -28,40 +28,32 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 import csv
 import importlib.util
 import json
+from pathlib import Path
 import sys
 import time
-from collections.abc import Sequence
-from pathlib import Path
 
+from hand_tracker_training.datasets.sources import add_source_options, training_samples
+from hand_tracker_training.input_pipeline import cache_images, SSDDataset, to_network_input
+from hand_tracker_training.losses import BoxLoss, FocalLoss
+from hand_tracker_training.model import build_ssd, predict_detections, SSDConfig
+from hand_tracker_training.pretrained import freeze_before, initialise, PretrainedUnavailable
 import keras
 import numpy as np
 
-from hand_tracker_training.data import SSDDataset, cache_images, to_network_input
-from hand_tracker_training.datasets.sources import add_source_options, load_source_sets
-from hand_tracker_training.losses import BoxLoss, FocalLoss
-from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes, predict_detections
-from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
 
 #: The ImageNet MobileNetV2 TFLite of the shared weights folder (``--init auto`` falls back to it).
 SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
                  / 'mobilenet_v2_1.0_224_imagenet_int8.tflite')
 
-LABELS = {1: 'hand'}
-
 
 # ----------------------------------------------------------------------------- data
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:
-    """(training samples, validation samples) of the source options (datasets.sources):
-    the ``train`` and ``all`` sets train, the ``val`` set selects; a test set is never read.
-    EgoHands frames are repeated ``--egohands-repeat`` times."""
-    sets = load_source_sets(args)
-    train = [s for part in ('train', 'all') for s in sets.get(part, [])]
-    repeat = {'egohands': max(1, args.egohands_repeat)}
-    train = [s for s in train for _ in range(repeat.get(s.dataset, 1))]
-    val = sets.get('val', [])
+    """(training, validation) samples of the source options; --smoke keeps a few."""
+    train, val = training_samples(args)
     if args.smoke:
         train, val = train[:args.smoke_images], val[:max(2, args.smoke_images // 2)]
     if not train:
@@ -71,7 +63,8 @@ def load_samples(args: argparse.Namespace) -> tuple[list, list]:
 
 # ----------------------------------------------------------------------------- callbacks
 class ValidationAP(keras.callbacks.Callback):
-    """COCO metrics of the model on the validation images every `every` epochs.
+    """
+    COCO metrics of the model on the validation images every `every` epochs.
 
     Adds ``val_AP``, ``val_AP50``, ``val_AP75`` to the epoch logs (later callbacks such as
     TensorBoard see them), appends them to ``validation.csv`` (CSVLogger fixes its columns at
@@ -127,8 +120,11 @@ class EpochState(keras.callbacks.Callback):
 
 # ----------------------------------------------------------------------------- plots
 def plot_history(out: Path, png: Path) -> Path:
-    """Training curves of run directory `out` (``history.csv`` losses, ``validation.csv``
-    AP per evaluated epoch) as a small PNG."""
+    """
+    Plot the training curves of run directory `out` as a small PNG.
+
+    ``history.csv`` gives the losses, ``validation.csv`` the AP per evaluated epoch.
+    """
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -158,102 +154,6 @@ def plot_history(out: Path, png: Path) -> Path:
     return png
 
 
-# ----------------------------------------------------------------------------- export
-def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = False,
-                   max_detections: int = 100, iou_threshold: float = 0.6,
-                   min_score: float = 0.01):
-    """A ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
-
-    uint8 ``[1, H, W, 3]`` (``[1, S, S, 3]`` with `fixed_size`) -> resize to ``S x S``,
-    the model (which normalises), box decoding, sigmoid, class-agnostic NMS
-    (``NonMaxSuppressionV5``, a TFLite builtin), padded to `max_detections`.
-    """
-    import tensorflow as tf
-
-    s = config.input_size
-    anchors = config.anchor_boxes()
-    shape = [1, s, s, 3] if fixed_size else [1, None, None, 3]
-
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.uint8)])
-    @tf.autograph.experimental.do_not_convert  # straight-line TF ops: nothing to convert
-    def detect(image):
-        x = tf.image.resize(tf.cast(image, tf.float32), (s, s))
-        out = model(x, training=False)
-        boxes = tf.clip_by_value(decode_boxes(out['boxes'][0], anchors), 0.0, 1.0)
-        probs = tf.sigmoid(out['classes'][0])
-        scores = tf.reduce_max(probs, axis=1)
-        classes = tf.cast(tf.argmax(probs, axis=1), tf.float32) + 1.0
-        idx, sel_scores, valid = tf.raw_ops.NonMaxSuppressionV5(
-            boxes=boxes, scores=scores, max_output_size=max_detections,
-            iou_threshold=iou_threshold, score_threshold=min_score, soft_nms_sigma=0.0,
-            pad_to_max_output_size=True)
-        mask = tf.cast(tf.range(max_detections) < valid, tf.float32)
-        return {'detection_boxes': (tf.gather(boxes, idx) * mask[:, None])[None],
-                'detection_scores': (sel_scores * mask)[None],
-                'detection_classes': (tf.gather(classes, idx) * mask)[None],
-                'num_detections': tf.cast(valid, tf.float32)[None]}
-
-    return detect
-
-
-def export_model(model: keras.Model, config: SSDConfig, out: Path,
-                 calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
-                 keras_metrics: dict | None = None) -> dict:
-    """Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
-
-    Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
-    evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
-    ``(S, S, 3)``, ~100 training images) calibrate the int8 model. Returns the metrics dict.
-    """
-    if keras.backend.backend() != 'tensorflow':
-        raise RuntimeError(f'export needs the TensorFlow backend (KERAS_BACKEND=tensorflow), '
-                           f'this is {keras.backend.backend()}: train here, export there')
-    from hand_tracker_ros.backends import load_detector
-    from hand_tracker_ros.label_map import write_label_map
-    from hand_tracker_training.evaluate import evaluate_detector
-    from hand_tracker_training.export import export_frozen_graph, export_tflite
-
-    out.mkdir(parents=True, exist_ok=True)
-    s = config.input_size
-    label_map = write_label_map(out / 'label_map.pbtxt', LABELS)
-    files = {}
-    print('exporting frozen graph ...', flush=True)
-    files['frozen_graph'] = export_frozen_graph(make_detect_fn(model, config),
-                                                out / 'frozen_inference_graph.pb')
-    fixed = make_detect_fn(model, config, fixed_size=True)
-    print('exporting float TFLite ...', flush=True)
-    files['tflite'] = export_tflite(fixed, out / 'model.tflite', s)
-    print(f'exporting int8 TFLite (calibrated on {len(calibration_images)} images) ...',
-          flush=True)
-    files['tflite_int8'] = export_tflite(fixed, out / 'model_int8.tflite', s,
-                                         representative_images=calibration_images)
-    metrics: dict = {'config': json.loads(config.to_json()),
-                     'files': {k: {'path': p.name, 'bytes': p.stat().st_size}
-                               for k, p in files.items()}}
-    if keras_metrics is not None:
-        metrics['keras'] = keras_metrics
-    for key, path in files.items():
-        if not eval_samples:
-            break
-        detector = load_detector(str(path), str(label_map))
-        m, _ = evaluate_detector(detector, eval_samples, progress=False)
-        metrics[key] = {k: v for k, v in m.items() if k != 'precision'}
-        print(f'{path.name}: AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
-              f'median latency {m["latency_ms_median"]:.1f} ms', flush=True)
-    (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
-    return metrics
-
-
-def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
-    """`n` training images drawn with `seed`, stretched to ``size`` squared (RGB uint8, the
-    TFLite input), for int8 calibration."""
-    from hand_tracker_training.data import read_rgb
-
-    pick = np.random.default_rng(seed).permutation(len(samples))[:n]
-    return [to_network_input(read_rgb(samples[i].image_path), size).astype(np.uint8)
-            for i in pick]
-
-
 # ----------------------------------------------------------------------------- command
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='hand-tracker-train', description=__doc__.split('\n')[0],
@@ -267,9 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument('--init', default='auto',
                    help="'imagenet' (Keras download), a MobileNetV2 .tflite, a .keras / "
                         "run's .weights.h5 (fine-tuning), 'scratch', or 'auto' (imagenet, "
-                        f"else {SHARED_TFLITE})")
+                        f'else {SHARED_TFLITE})')
     m.add_argument('--trainable-from', default='block_7_expand',
-                   help="with a pretrained --init, freeze the backbone layers before this one "
+                   help='with a pretrained --init, freeze the backbone layers before this one '
                         "(block_7 starts the stride-16 part); '' trains everything")
     t = p.add_argument_group('training')
     t.add_argument('--epochs', type=int, help='default 60; smoke 2')
@@ -329,9 +229,54 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
     return cbs
 
 
+def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
+    """Return (model, config, epochs done, best AP@0.5) of the run in `out` (``--resume``)."""
+    config = SSDConfig.from_json((out / 'config.json').read_text())
+    state = json.loads((out / 'state.json').read_text())
+    model = keras.saving.load_model(out / 'last.keras')
+    initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
+    print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
+    return model, config, initial_epoch, best
+
+
+def _new_model(args: argparse.Namespace,
+               out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
+    """Return a new initialised model, its config (written to `out`), 0 epochs done, no best."""
+    config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
+    (out / 'config.json').write_text(config.to_json())
+    (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=str))
+    model = build_ssd(config)
+    init = _resolve_init(args.init, args.alpha)
+    try:
+        print('initialisation:', initialise(model, init, args.alpha), flush=True)
+    except PretrainedUnavailable as e:
+        raise SystemExit(str(e)) from e
+    if init != 'scratch' and args.trainable_from:
+        print(f'frozen: {freeze_before(model, args.trainable_from)} layers before '
+              f'{args.trainable_from}', flush=True)
+    return model, config, 0, -1.0
+
+
+def _compile(model: keras.Model, args: argparse.Namespace, steps: int) -> None:
+    """Compile `model` with the losses and the optimizer (warm-up + cosine decay) of `args`."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
+        warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
+    if args.optimizer == 'sgd':
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                         weight_decay=args.weight_decay, clipnorm=10.0)
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
+                                           clipnorm=10.0)
+    model.compile(optimizer=optimizer, loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
+
+
 def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]:
-    """The training part of ``hand-tracker-train``: returns (model with best weights, config,
-    training samples, validation samples)."""
+    """
+    Run the training part of ``hand-tracker-train``.
+
+    Returns (model with best weights, config, training samples, validation samples).
+    """
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
@@ -339,26 +284,8 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     print(f'{len(train_samples)} training images ({sum(len(s.boxes) for s in train_samples)} '
           f'hands), {len(val_samples)} validation images', flush=True)
 
-    if args.resume:
-        config = SSDConfig.from_json((out / 'config.json').read_text())
-        state = json.loads((out / 'state.json').read_text())
-        model = keras.saving.load_model(out / 'last.keras')
-        initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
-        print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
-    else:
-        config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
-        (out / 'config.json').write_text(config.to_json())
-        (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=str))
-        model = build_ssd(config)
-        init = _resolve_init(args.init, args.alpha)
-        try:
-            print('initialisation:', initialise(model, init, args.alpha), flush=True)
-        except PretrainedUnavailable as e:
-            raise SystemExit(str(e)) from e
-        if init != 'scratch' and args.trainable_from:
-            print(f'frozen: {freeze_before(model, args.trainable_from)} layers before '
-                  f'{args.trainable_from}', flush=True)
-        initial_epoch, best = 0, -1.0
+    model, config, initial_epoch, best = _resume(args, out) if args.resume \
+        else _new_model(args, out)
 
     anchors = config.anchor_boxes()
     train_ds = SSDDataset(cache_images(train_samples, args.cache_side), anchors,
@@ -367,17 +294,7 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     train_ds.epoch = initial_epoch
     steps = len(train_ds)
     if not args.resume:
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
-            warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
-        if args.optimizer == 'sgd':
-            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                             weight_decay=args.weight_decay, clipnorm=10.0)
-        else:
-            optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
-                                               clipnorm=10.0)
-        model.compile(optimizer=optimizer,
-                      loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
+        _compile(model, args, steps)
     validation = None
     if val_samples:
         val_images = [to_network_input(c.rgb, config.input_size)
@@ -411,42 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, key, value)
     model, config, train_samples, val_samples = train(args)
     if not args.no_export:
-        keras_metrics = None
-        if (Path(args.out) / 'best.json').exists():
-            keras_metrics = json.loads((Path(args.out) / 'best.json').read_text())
-        export_model(model, config, Path(args.out) / 'export',
-                     calibration_set(train_samples, args.calibration_images, args.seed,
-                                     config.input_size),
-                     val_samples, keras_metrics)
-    return 0
+        from hand_tracker_training.export import export_run
 
-
-def export_main(argv: Sequence[str] | None = None) -> int:
-    """``hand-tracker-export``: export a run's best (or given) weights, evaluated on --egohands."""
-    p = argparse.ArgumentParser(prog='hand-tracker-export',
-                                description='Export a trained hand detector (frozen graph, '
-                                            'TFLite float and int8) and evaluate the files.')
-    p.add_argument('--run', required=True, help='training run directory (config.json)')
-    p.add_argument('--weights', help='weights file (default: RUN/best.weights.h5)')
-    p.add_argument('--out', required=True, help='output directory')
-    add_source_options(p)
-    p.add_argument('--egohands-repeat', type=int, default=1,
-                   help="as in training: the calibration images are drawn from the same list")
-    p.add_argument('--calibration-images', type=int, default=100)
-    p.add_argument('--seed', type=int, default=0)
-    args = p.parse_args(argv)
-    run = Path(args.run)
-    config = SSDConfig.from_json((run / 'config.json').read_text())
-    model = build_ssd(config)
-    model.load_weights(args.weights or run / 'best.weights.h5')
-    args.smoke = False
-    train_samples, val_samples = load_samples(args)
-    keras_metrics = json.loads((run / 'best.json').read_text()) if (
-        run / 'best.json').exists() else None
-    export_model(model, config, Path(args.out),
-                 calibration_set(train_samples, args.calibration_images, args.seed,
-                                 config.input_size),
-                 val_samples, keras_metrics)
+        export_run(model, config, Path(args.out), Path(args.out) / 'export', train_samples,
+                   val_samples, args.calibration_images, args.seed)
     return 0
 
 

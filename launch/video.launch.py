@@ -1,4 +1,7 @@
-"""A video file or a folder of images -> hand_detector [-> rviz2]: webcam.launch.py with a file.
+"""
+A video file or a folder of images -> hand_detector [-> rviz2]: webcam.launch.py with a file.
+
+Usage::
 
   ros2 launch hand_tracker video.launch.py video:=/path/to/clip.mp4 [loop:=true] [rviz:=true]
       [model:=...] [namespace:=...]

@@ -1,4 +1,7 @@
-"""Webcam -> hand_detector (detections, tracks, gestures) [-> rviz2].
+"""
+Webcam -> hand_detector (detections, tracks, gestures) [-> rviz2].
+
+Usage::
 
   ros2 launch hand_tracker webcam.launch.py [device:=0] [model:=/path/model.tflite]
       [namespace:=left_cam] [rviz:=true] [params_file:=/path/hand_tracker.yaml]
@@ -6,6 +9,7 @@
 import os
 
 from ament_index_python.packages import get_package_share_directory
+from hand_tracker_ros.resources import fastdds_profile_variable
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
 from launch.conditions import IfCondition
@@ -14,21 +18,23 @@ from launch_ros.actions import Node, PushRosNamespace
 from launch_ros.parameter_descriptions import ParameterValue
 
 
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
-
-
 def generate_launch_description():
     share = get_package_share_directory('hand_tracker')
     args = [
-        DeclareLaunchArgument('device', default_value='0',
-                              description='camera index, /dev/videoN, a video file or an image folder'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='model file (.tflite or OD API frozen .pb); empty = shipped model'),
-        DeclareLaunchArgument('namespace', default_value='', description='namespace of all nodes and topics'),
+        DeclareLaunchArgument(
+            'device', default_value='0',
+            description='camera index, /dev/videoN, a video file or an image folder'),
+        DeclareLaunchArgument(
+            'model', default_value='',
+            description='model file (.tflite or OD API frozen .pb); empty = shipped model'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description='namespace of all nodes and topics'),
         DeclareLaunchArgument('rviz', default_value='false', description='start rviz2'),
-        DeclareLaunchArgument('loop', default_value='false', description='loop a video file or folder'),
-        DeclareLaunchArgument('params_file', default_value=os.path.join(share, 'config', 'hand_tracker.yaml'),
-                              description='parameters of camera and hand_detector'),
+        DeclareLaunchArgument('loop', default_value='false',
+                              description='loop a video file or folder'),
+        DeclareLaunchArgument(
+            'params_file', default_value=os.path.join(share, 'config', 'hand_tracker.yaml'),
+            description='parameters of camera and hand_detector'),
     ]
     params = LaunchConfiguration('params_file')
     nodes = GroupAction([
@@ -47,10 +53,9 @@ def generate_launch_description():
              condition=IfCondition(LaunchConfiguration('rviz'))),
     ])
     # Images need a large shared-memory segment with Fast DDS; keep the user's own profile if set.
-    # Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted) FASTDDS_...
     env = []
-    if not any(v in os.environ for v in PROFILE_VARIABLES):
-        var = PROFILE_VARIABLES[1] if os.environ.get('ROS_DISTRO') in ('humble', 'jazzy') \
-            else PROFILE_VARIABLES[0]
-        env.append(SetEnvironmentVariable(var, os.path.join(share, 'config', 'fastdds_shm.xml')))
+    variable = fastdds_profile_variable()
+    if variable is not None:
+        env.append(SetEnvironmentVariable(variable,
+                                          os.path.join(share, 'config', 'fastdds_shm.xml')))
     return LaunchDescription(args + env + [nodes])

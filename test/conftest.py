@@ -1,10 +1,11 @@
 """Shared test set-up: quiet, isolated ROS/TF state and the real data in ../shared/data."""
 import os
+from pathlib import Path
 import random
 import tempfile
-from pathlib import Path
 
 import pytest
+
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
@@ -42,7 +43,10 @@ def roboflow_dir(shared_data) -> Path:
 
 @pytest.fixture(scope='session')
 def fixture_models(tmp_path_factory) -> dict[str, Path]:
-    """The "bright cell" test detector (test/fixture_models.py), exported once per session:
-    paths by kind, ``frozen_graph``, ``tflite``, ``tflite_int8`` and ``label_map``."""
+    """
+    Return the "bright cell" test detector (test/fixture_models.py), exported once per session.
+
+    Paths by kind, ``frozen_graph``, ``tflite``, ``tflite_int8`` and ``label_map``.
+    """
     from fixture_models import build_bright_cell_models
     return build_bright_cell_models(tmp_path_factory.mktemp('fixture_models'))

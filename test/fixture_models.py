@@ -1,4 +1,5 @@
-"""A small, deterministic, real detector for plumbing tests: the "bright cell" model.
+"""
+A small, deterministic, real detector for plumbing tests: the "bright cell" model.
 
 It is made of ordinary TF ops with the TF OD API signature and exported through
 :mod:`hand_tracker_training.export` exactly like the trained SSD, so the backends, the nodes,
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+
 GRID = 10           # cells per side
 MODEL_SIZE = 300    # the model's internal (and TFLite input) resolution
 MAX_DETECTIONS = 10
@@ -33,9 +35,12 @@ CELL_BOXES_NORM = np.array([[r / GRID, c / GRID, (r + 1) / GRID, (c + 1) / GRID]
 
 
 def cell_means(image):
-    """Mean of each grid cell of a float ``[1, H, W, 3]`` tensor as the model sees it
-    (bilinear resize to MODEL_SIZE^2, channel mean, cell average pooling): ``[GRID * GRID]``,
-    index row * GRID + col."""
+    """
+    Return the mean of each grid cell of a float ``[1, H, W, 3]`` tensor as the model sees it.
+
+    Bilinear resize to MODEL_SIZE^2, channel mean, cell average pooling: ``[GRID * GRID]``,
+    index row * GRID + col.
+    """
     import tensorflow as tf
 
     x = tf.image.resize(image, [MODEL_SIZE, MODEL_SIZE], method='bilinear')
@@ -45,7 +50,8 @@ def cell_means(image):
 
 
 def make_bright_cell_model(threshold: float = THRESHOLD):
-    """The bright-cell detector as a ``tf.Module`` whose ``detect`` is the OD API function.
+    """
+    Return the bright-cell detector as a ``tf.Module`` whose ``detect`` is the OD API function.
 
     ``detect(image)`` takes uint8 ``[1, H, W, 3]`` and returns ``detection_boxes``,
     ``detection_scores``, ``detection_classes`` and ``num_detections``;
@@ -55,6 +61,7 @@ def make_bright_cell_model(threshold: float = THRESHOLD):
     import tensorflow as tf
 
     class BrightCellModel(tf.Module):
+
         def __init__(self) -> None:
             super().__init__(name='bright_cell')
             self.threshold = tf.Variable(threshold, dtype=tf.float32, name='threshold')
@@ -85,7 +92,8 @@ def _cell_span(index: int, length: int) -> tuple[int, int]:
 
 def bright_cell_frame(width: int, height: int, cells: Sequence[tuple[int, int]] = (),
                       value: int | Sequence[int] = 255) -> np.ndarray:
-    """An RGB uint8 (height, width, 3) frame, black but for the grid `cells` painted `value`.
+    """
+    Return an RGB uint8 (height, width, 3) frame, black but for the grid `cells` (`value`).
 
     A cell (row, col) is the width/10 x height/10 pixel block the model sees as one grid cell.
     `value` is one grey level for all cells, or one per cell (its score is value / 255).
@@ -104,8 +112,11 @@ def bright_cell_frame(width: int, height: int, cells: Sequence[tuple[int, int]] 
 
 
 def expected_boxes(width: int, height: int, cells: Sequence[tuple[int, int]]) -> np.ndarray:
-    """float32 (N, 4) pixel boxes [x_min, y_min, x_max, y_max] of `cells` in a width x height
-    image, in the order given."""
+    """
+    Return float32 (N, 4) pixel boxes [x_min, y_min, x_max, y_max] of `cells`.
+
+    The boxes are in a width x height image, in the order given.
+    """
     return np.array([[c * width / GRID, r * height / GRID, (c + 1) * width / GRID,
                       (r + 1) * height / GRID] for r, c in cells], np.float32).reshape(-1, 4)
 
@@ -126,7 +137,8 @@ def representative_frames(count: int = 24, seed: int = 0) -> list[np.ndarray]:
 
 
 def build_bright_cell_models(out_dir: str | Path) -> dict[str, Path]:
-    """Export the bright-cell model into `out_dir`; returns the paths by kind.
+    """
+    Export the bright-cell model into `out_dir`; returns the paths by kind.
 
     Keys: ``frozen_graph`` (``bright_cell.pb``), ``tflite`` (float, ``bright_cell.tflite``),
     ``tflite_int8`` (``bright_cell_int8.tflite``), ``label_map`` (``label_map.pbtxt``,

@@ -1,4 +1,5 @@
-"""Backends (hand_tracker_ros.backends) and label maps, on real exported models.
+"""
+Backends (hand_tracker_ros.backends) and label maps, on real exported models.
 
 The models are the "bright cell" fixture detector (test/fixture_models.py) exported as a frozen
 graph, a float TFLite and an int8 TFLite model: its detections are known exactly from the frame
@@ -6,21 +7,21 @@ painted, so boxes in the pixels of any frame size can be checked to the pixel.
 """
 from __future__ import annotations
 
+from pathlib import Path
 import shutil
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import cv2
+from fixture_models import (bright_cell_frame, cell_means, expected_boxes, GRID,
+                            make_bright_cell_model, MODEL_SIZE)
+from hand_tracker_ros.backends import (Detector, FrozenGraphDetector, load_detector,
+                                       ModelLoadError, TFLiteDetector)
+from hand_tracker_ros.label_map import read_label_map, write_label_map
 import numpy as np
 import pytest
 
-from fixture_models import (GRID, MODEL_SIZE, bright_cell_frame, cell_means, expected_boxes,
-                            make_bright_cell_model)
-from hand_tracker_ros.backends import (Detector, FrozenGraphDetector, ModelLoadError,
-                                       TFLiteDetector, load_detector)
-from hand_tracker_ros.label_map import read_label_map, write_label_map
 
 KINDS = ('frozen_graph', 'tflite', 'tflite_int8')
 SIZES = ((640, 480), (1280, 720), (300, 300))
@@ -32,8 +33,12 @@ def detectors(fixture_models) -> dict[str, Detector]:
 
 
 def box_tolerance(kind: str, width: int, height: int) -> np.ndarray:
-    """Per-coordinate pixel tolerance: float models are exact (to float rounding); the int8
-    model's boxes come out of an int8 tensor over [0, 1], i.e. within half a step of 1/255."""
+    """
+    Per-coordinate pixel tolerance: float models are exact (to float rounding).
+
+    The int8 model's boxes come out of an int8 tensor over [0, 1], i.e. within half a step of
+    1/255.
+    """
     if kind != 'tflite_int8':
         return np.full(4, 0.01, np.float32)
     half_step = 0.5 / 255
@@ -113,10 +118,13 @@ def test_at_most_max_detections(detectors, kind):
 
 @pytest.fixture(scope='module')
 def raw_output_models(tmp_path_factory) -> list:
-    """Models whose raw outputs are unsorted, reach outside the image, have a class 2 and a
-    padding entry (the best score) past num_detections."""
-    import tensorflow as tf
+    """
+    Models whose raw outputs are unsorted, reach outside the image.
+
+    Have a class 2 and a padding entry (the best score) past num_detections.
+    """
     from hand_tracker_training.export import export_frozen_graph, export_tflite
+    import tensorflow as tf
 
     def detect(image):
         zero = 0.0 * tf.reduce_mean(tf.cast(image, tf.float32))
@@ -161,9 +169,13 @@ def test_backends_agree(detectors):
 
 
 def test_real_egohands_frame_backends_agree(detectors, egohands_dir):
-    """A real 1280x720 EgoHands frame: the frozen graph (TF resizes inside the graph) and the
-    TFLite model (OpenCV resizes to 300x300 first) find the same cells, in frame pixels,
-    and they are the brightest cells computed independently with numpy."""
+    """
+    A real 1280x720 EgoHands frame.
+
+    The frozen graph (TF resizes inside the graph) and the TFLite model (OpenCV resizes to
+    300x300 first) find the same cells, in frame pixels, and they are the brightest cells
+    computed independently with numpy.
+    """
     path = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B' / 'frame_0008.jpg'
     bgr = cv2.imread(str(path))
     assert bgr is not None, f'cannot read {path}'
@@ -225,8 +237,10 @@ def test_concurrent_detect(detectors, kind):
 # ------------------------------------------------------------------------------ other inputs
 @pytest.fixture(scope='module')
 def input_variant_models(tmp_path_factory) -> dict[str, object]:
-    """TFLite models with the other input types the backend supports, converted here with
-    tf.lite directly (export_tflite always makes uint8-input models):
+    """
+    Return TFLite models with the other input types the backend supports.
+
+    Converted here with tf.lite directly (export_tflite always makes uint8-input models):
 
     * ``float32``: MobileNet-style float input in [-1, 1], outputs returned as a tuple
       (boxes, classes, scores, num) so they have no detection_* names: the
@@ -309,13 +323,13 @@ def test_label_map_od_api_syntax(tmp_path):
 
 @pytest.mark.parametrize('text,message', [
     ("item { id: 1 name: 'hand' }\nitem { id: 2 name: 'x'\n", 'line 2, column 20: '
-                                                             'not a valid label map: Expected'),
+     'not a valid label map: Expected'),
     ("item { id: 1 name: 'hand' }\nitem { id: two name: 'x' }\n", 'line 2, column 12'),
     ("item { id: 1 name: 'hand' }\nitem { name: 'x' }\n", 'item 2 (x) needs an id >= 1'),
     ("item { id: 0 name: 'background' }\n", 'item 1 (background) needs an id >= 1'),
     ("item { id: 1 name: 'hand' }\nitem { id: 2 }\n", 'item 2 (id 2) has no name'),
     ("item { id: 1 name: 'hand' }\nitem { id: 1 name: 'palm' }\n", 'duplicate id 1'),
-    ("# nothing\n", 'no items'),
+    ('# nothing\n', 'no items'),
 ], ids=['unclosed', 'bad_int', 'no_id', 'id_0', 'no_name', 'duplicate', 'empty'])
 def test_label_map_errors(tmp_path, text, message):
     path = tmp_path / 'bad.pbtxt'

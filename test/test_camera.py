@@ -6,10 +6,10 @@ import sys
 import time
 
 import cv2
+from hand_tracker_ros.frame_source import FrameSource, SourceError
 import numpy as np
 import pytest
 
-from hand_tracker_ros.frame_source import FrameSource, SourceError
 
 VIDEO = '_LABELLED_SAMPLES/CARDS_OFFICE_S_B'
 

@@ -49,3 +49,48 @@ def test_run_with_missing_source_or_model_explains(tmp_path, fixture_models):
     cv2.imwrite(str(frames / 'a.png'), np.zeros((48, 64, 3), np.uint8))
     r = run_cli('run', '--source', str(frames), '--model', str(bad))
     assert r.returncode == 2 and str(bad) in r.stderr
+
+
+def test_camera_command_runs_the_camera_node(ten_frames):
+    """
+    `hand-tracker camera --ros-args ...` is the camera node itself.
+
+    Its images arrive here over DDS with the frames' size, in its namespace.
+    """
+    import time
+
+    import rclpy
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args', '-r',
+         '__ns:=/cli_camera_test', '-p', f'source:={ten_frames}', '-p', 'fps:=10.0',
+         '-p', 'loop:=true'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ))
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node('cli_camera_client', context=ctx)
+    got = []
+    node.create_subscription(Image, '/cli_camera_test/image', got.append,
+                             qos_profile_sensor_data)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + 90
+        while len(got) < 3 and time.monotonic() < deadline and proc.poll() is None:
+            executor.spin_once(timeout_sec=0.1)
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert len(got) >= 3, 'no images from hand-tracker camera'
+        assert (got[0].width, got[0].height) == (1280, 720)
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0]
+    assert 'publishing images' in out, out[-2000:]
+
+
+def test_node_commands_have_help():
+    r = run_cli('detect', '--help')
+    assert r.returncode == 0 and '--ros-args' in r.stdout and 'detector node' in r.stdout

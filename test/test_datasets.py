@@ -1,4 +1,5 @@
-"""hand_tracker_training.datasets on the real EgoHands and Roboflow data of ../shared/data.
+"""
+hand_tracker_training.datasets on the real EgoHands and Roboflow data of ../shared/data.
 
 Facts of the data used here (data README and task): the three EgoHands videos hold 100 labelled
 1280x720 frames each, 913 hands in all (CARDS_LIVINGROOM_B_T 297, CARDS_OFFICE_S_B 262,
@@ -7,27 +8,28 @@ PUZZLE_LIVINGROOM_T_B 354); the Roboflow set has 587 train / 167 valid / 85 test
 """
 from __future__ import annotations
 
+from collections import Counter
 import hashlib
 import json
 import math
+from pathlib import Path
 import warnings
 import zipfile
-from collections import Counter
-from pathlib import Path
 
 import cv2
+from hand_tracker_ros.label_map import read_label_map
+from hand_tracker_training.datasets import (dataset_stats, DatasetWarning, DEFAULT_SPLIT,
+                                            download_egohands, DownloadError, EGOHANDS_ACTIVITIES,
+                                            EGOHANDS_LOCATIONS, EGOHANDS_VIDEOS, load_coco,
+                                            load_egohands, load_yolo, partner_video,
+                                            plot_stats, Sample, SHIPPED_SPLIT, SIDE_COLOURS, SIDES,
+                                            split_by_videos, write_coco, write_previews)
+from hand_tracker_training.datasets.cli import main
+from hand_tracker_training.tfrecord import read_tfrecord
 import numpy as np
 import pytest
 import scipy.io
 
-from hand_tracker_ros.label_map import read_label_map
-from hand_tracker_training.datasets import (
-    DEFAULT_SPLIT, EGOHANDS_ACTIVITIES, EGOHANDS_LOCATIONS, EGOHANDS_VIDEOS, SHIPPED_SPLIT,
-    SIDE_COLOURS, SIDES, DatasetWarning, DownloadError, Sample, dataset_stats, download_egohands,
-    load_coco, load_egohands, load_yolo, partner_video, plot_stats, split_by_videos,
-    write_coco, write_previews)
-from hand_tracker_training.datasets.cli import main
-from hand_tracker_training.tfrecord import read_tfrecord
 
 HANDS_PER_VIDEO = {'CARDS_LIVINGROOM_B_T': 297, 'CARDS_OFFICE_S_B': 262,
                    'PUZZLE_LIVINGROOM_T_B': 354}
@@ -53,8 +55,12 @@ def real_polygons(egohands_dir: Path, video: str):
 
 
 def make_video(root: Path, name: str, frames: list[Path], entries: list[dict]) -> Path:
-    """An EgoHands layout under `root`: symlinks to real frames + a polygons.mat of `entries`
-    ({field: N x 2 array}; missing fields are hands not in view)."""
+    """
+    Return an EgoHands layout under `root`: real frames + a polygons.mat of `entries`.
+
+    The frames are symlinks; `entries` are {field: N x 2 array}, missing fields are hands not in
+    view.
+    """
     folder = root / '_LABELLED_SAMPLES' / name
     folder.mkdir(parents=True)
     for frame in frames:
@@ -222,7 +228,8 @@ def test_yolo_counts_and_box_conversion(roboflow_dir):
     stem = 'IMG-20230312-WA0065_jpg.rf.465771d5e2525d1245add62b20dac28e'
     line = (roboflow_dir / 'train' / 'labels' / f'{stem}.txt').read_text().strip()
     assert line == '1 0.47544642857142855 0.5691964285714286 0.6941964285714286 0.6607142857142857'
-    # cx - w/2 = 0.128348..., cy - h/2 = 0.238839..., cx + w/2 = 0.822544..., cy + h/2 = 0.899553...
+    # cx - w/2 = 0.128348..., cy - h/2 = 0.238839..., cx + w/2 = 0.822544...,
+    # cy + h/2 = 0.899553...
     sample = next(s for s in samples if Path(s.image_path).stem == stem)
     np.testing.assert_allclose(sample.boxes, [[28.75, 53.5, 184.25, 201.5]], atol=1e-4)
 
@@ -294,7 +301,7 @@ def test_coco_categories_crowd_and_sizes_from_images(egohands_dir, tmp_path):
     np.testing.assert_array_equal(sample.boxes, [[10, 20, 40, 60], [1250, 700, 1280, 720]])
     assert sample.sides == ['', '']
     assert len(load_coco(path)[0].boxes) == 3
-    with pytest.raises(ValueError, match="no category paw"):
+    with pytest.raises(ValueError, match='no category paw'):
         load_coco(path, category_names=['paw'])
     path.write_text('{"annotations": []}')
     with pytest.raises(ValueError, match='not a COCO'):

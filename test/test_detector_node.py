@@ -1,24 +1,30 @@
-"""The hand_detector node for real: a node process, images over DDS from this process.
+"""
+The hand_detector node for real: a node process, images over DDS from this process.
 
 The detector is the fixture "bright cell" model (test/fixture_models.py: a real TF frozen graph
 and TFLite model with the OD API signature), whose boxes are known exactly, so the node's
 conversion, box mapping, header propagation, ordering and error handling are checked exactly.
 """
 import os
+from pathlib import Path
 import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import cv2
+from fixture_models import bright_cell_frame, expected_boxes
 import numpy as np
 import pytest
 
-from fixture_models import bright_cell_frame, expected_boxes
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = [(2, 3), (7, 6)]
+
+
+def sorted_boxes(w: int, h: int) -> np.ndarray:
+    """Return the fixture model's boxes for a w x h frame of CELLS, sorted like boxes_of()."""
+    return np.array(sorted(expected_boxes(w, h, CELLS).tolist()))
 
 
 class NodeProcess:
@@ -52,16 +58,16 @@ class Client:
     """This process's side: publishes images, collects detections / hands by stamp."""
 
     def __init__(self, compressed: bool = False, namespace: str = ''):
+        from hand_tracker.msg import TrackedHandArray
         import rclpy
-        from rclpy.qos import QoSProfile, qos_profile_sensor_data
+        from rclpy.qos import qos_profile_sensor_data, QoSProfile
         from sensor_msgs.msg import CompressedImage, Image
         from vision_msgs.msg import Detection2DArray
-
-        from hand_tracker.msg import TrackedHandArray
         self.rclpy = rclpy
         self.ctx = rclpy.Context()
         rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node('detector_test_client', context=self.ctx, namespace=namespace)
+        self.node = rclpy.create_node('detector_test_client', context=self.ctx,
+                                      namespace=namespace)
         self.msg_type = CompressedImage if compressed else Image
         self.pub = self.node.create_publisher(
             self.msg_type, 'image/compressed' if compressed else 'image', qos_profile_sensor_data)
@@ -120,7 +126,7 @@ class Client:
 
 
 def image_msg(rgb: np.ndarray, encoding='rgb8', pad=0):
-    """A sensor_msgs/Image of `rgb` in `encoding`, rows padded by `pad` garbage bytes."""
+    """Return a sensor_msgs/Image of `rgb` in `encoding`, rows padded by `pad` garbage bytes."""
     from sensor_msgs.msg import Image
     h, w = rgb.shape[:2]
     conv = {'rgb8': None, 'bgr8': cv2.COLOR_RGB2BGR, 'rgba8': cv2.COLOR_RGB2RGBA,
@@ -138,9 +144,11 @@ def image_msg(rgb: np.ndarray, encoding='rgb8', pad=0):
         y, u, v = yuv[..., 0], yuv[:, 0::2, 1], yuv[:, 0::2, 2]
         packed = np.empty((h, w * 2), np.uint8)
         if encoding == 'yuv422':  # UYVY
-            packed[:, 0::4], packed[:, 1::4], packed[:, 2::4], packed[:, 3::4] = u, y[:, 0::2], v, y[:, 1::2]
+            channels = (u, y[:, 0::2], v, y[:, 1::2])
         else:  # YUYV
-            packed[:, 0::4], packed[:, 1::4], packed[:, 2::4], packed[:, 3::4] = y[:, 0::2], u, y[:, 1::2], v
+            channels = (y[:, 0::2], u, y[:, 1::2], v)
+        for k, channel in enumerate(channels):
+            packed[:, k::4] = channel
         rows = packed
     else:
         raise ValueError(encoding)
@@ -180,8 +188,7 @@ def test_exact_boxes_header_label_score(raw_node):
         out = c.wait_for(stamp)
         assert out is not None, proc.text()
         assert out.header.frame_id == f'cam_{w}' and out.header.stamp == stamp
-        np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(w, h, CELLS).tolist())),
-                                   atol=1.0)
+        np.testing.assert_allclose(boxes_of(out), sorted_boxes(w, h), atol=1.0)
         for d in out.detections:
             assert d.results[0].hypothesis.class_id == 'hand'
             assert d.results[0].hypothesis.score > 0.9
@@ -204,8 +211,7 @@ def test_every_encoding_and_row_padding(raw_node, encoding, pad):
     stamp = c.send(image_msg(bright_cell_frame(w, h, CELLS), encoding, pad))
     out = c.wait_for(stamp)
     assert out is not None, proc.text()[-3000:]
-    np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(w, h, CELLS).tolist())),
-                               atol=1.5)
+    np.testing.assert_allclose(boxes_of(out), sorted_boxes(w, h), atol=1.5)
 
 
 def test_track_ids_in_detections_and_hands(raw_node):
@@ -279,19 +285,19 @@ def test_outputs_in_stamp_order_one_per_processed_input(raw_node):
 
 def test_compressed_input(fixture_models):
     from sensor_msgs.msg import CompressedImage
-    proc = NodeProcess('-p', f'model_path:={fixture_models["tflite"]}', '-p', 'use_compressed:=true',
-                       '-r', '__ns:=/compressed_cam')
+    proc = NodeProcess('-p', f'model_path:={fixture_models["tflite"]}',
+                       '-p', 'use_compressed:=true', '-r', '__ns:=/compressed_cam')
     c = Client(compressed=True, namespace='/compressed_cam')
     try:
         c.wait_connected(proc)
         rgb = bright_cell_frame(640, 480, CELLS)
-        for fmt, ext in [('jpeg', '.jpg'), ('png', '.png'), ('rgb8; jpeg compressed bgr8', '.jpg')]:
+        for fmt, ext in [('jpeg', '.jpg'), ('png', '.png'),
+                         ('rgb8; jpeg compressed bgr8', '.jpg')]:
             ok, buf = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
             stamp = c.send(CompressedImage(format=fmt, data=buf.tobytes()))
             out = c.wait_for(stamp)
             assert out is not None, proc.text()[-3000:]
-            np.testing.assert_allclose(boxes_of(out), np.array(sorted(expected_boxes(640, 480, CELLS).tolist())),
-                                       atol=2.0)
+            np.testing.assert_allclose(boxes_of(out), sorted_boxes(640, 480), atol=2.0)
         corrupt = c.send(CompressedImage(format='jpeg', data=b'\xff\xd8\xff garbage' * 10))
         assert c.wait_for_log(proc, corrupt), proc.text()[-2000:]
         stamp = c.send(CompressedImage(format='jpeg', data=cv2.imencode('.jpg', rgb)[1].tobytes()))
@@ -325,11 +331,10 @@ def test_missing_model_is_a_clear_error_and_the_node_stays_up():
 
 @pytest.fixture()
 def inprocess_node(fixture_models):
-    """The node in this process (to read its counters), fed by another process over DDS."""
+    """Return the node in this process (to read its counters), fed by another process over DDS."""
+    from hand_tracker_ros.detector_node import HandDetectorNode
     import rclpy
     from rclpy.parameter import Parameter
-
-    from hand_tracker_ros.detector_node import HandDetectorNode
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     node = HandDetectorNode(context=ctx, parameter_overrides=[
@@ -349,10 +354,13 @@ def inprocess_node(fixture_models):
 
 
 def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_node):
-    """A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted,
-    every received frame is accounted for, latency stays bounded."""
+    """
+    A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted.
+
+    Every received frame is accounted for, latency stays bounded.
+    """
     node = inprocess_node
-    node._detector.detect  # the model is loaded
+    assert node.detector is not None  # the model is loaded
     pub = subprocess.run(
         [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '120',
          '--duration', '4', '--width', '1280', '--height', '720'],
@@ -380,17 +388,72 @@ def test_runtime_parameters_validated(inprocess_node):
     assert not ro.successful
     bad_model = node.set_parameters([Parameter('model_path', value='/nonexistent/x.tflite')])[0]
     assert not bad_model.successful and '/nonexistent/x.tflite' in bad_model.reason
-    assert node._detector is not None, 'the old model keeps running'
+    assert node.detector is not None, 'the old model keeps running'
     bad_tracker = node.set_parameters([Parameter('tracker.max_tracks', value=0)])[0]
     assert not bad_tracker.successful
 
 
-def test_swipe_over_dds_produces_one_gesture_event(raw_node):
-    """A hand (bright cell) sweeping left to right at 30 Hz -> exactly one swipe_right event
-    on `gestures`, from the hand's track id, stamped from the images."""
-    from rclpy.qos import QoSProfile
+def test_rejected_parameter_batch_over_dds_changes_nothing(inprocess_node):
+    """
+    One atomic batch over the parameter service (another context, so over DDS).
 
+    A valid tracker value and a model path that cannot load. The batch is rejected and neither
+    the tracker setting, nor the model, nor the parameter values change; the same tracker value
+    alone is then accepted.
+    """
+    from rcl_interfaces.srv import GetParameters, SetParametersAtomically
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    node = inprocess_node
+    model_before = node.detector
+    assert node.tracker_params.max_tracks == 10
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    client_node = rclpy.create_node('param_batch_client', context=ctx)
+    executor = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    executor.add_node(client_node)
+    try:
+        name = node.get_fully_qualified_name()
+        set_atomic = client_node.create_client(SetParametersAtomically,
+                                               f'{name}/set_parameters_atomically')
+        get = client_node.create_client(GetParameters, f'{name}/get_parameters')
+        assert set_atomic.wait_for_service(timeout_sec=30) and get.wait_for_service(30)
+
+        def call(client, request):
+            future = client.call_async(request)
+            executor.spin_until_future_complete(future, timeout_sec=60)
+            assert future.done(), 'no answer from the parameter service'
+            return future.result()
+
+        batch = [Parameter('tracker.max_tracks', value=5),
+                 Parameter('model_path', value='/nonexistent/model.tflite')]
+        result = call(set_atomic, SetParametersAtomically.Request(
+            parameters=[p.to_parameter_msg() for p in batch])).result
+        assert not result.successful and '/nonexistent/model.tflite' in result.reason
+        assert node.tracker_params.max_tracks == 10, 'tracker setting must not change'
+        assert node.detector is model_before, 'the old model keeps running'
+        values = call(get, GetParameters.Request(names=['tracker.max_tracks',
+                                                        'model_path'])).values
+        assert values[0].integer_value == 10 and values[1].string_value != batch[1].value
+
+        result = call(set_atomic, SetParametersAtomically.Request(
+            parameters=[batch[0].to_parameter_msg()])).result
+        assert result.successful and node.tracker_params.max_tracks == 5
+    finally:
+        client_node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def test_swipe_over_dds_produces_one_gesture_event(raw_node):
+    """
+    Publish exactly one swipe_right event for a hand sweeping left to right at 30 Hz.
+
+    The hand is a bright cell; the event on `gestures` carries the hand's track id and stamps
+    from the images.
+    """
     from hand_tracker.msg import GestureEvent
+    from rclpy.qos import QoSProfile
     proc, c = raw_node
     events = []
     c.node.create_subscription(GestureEvent, 'gestures', events.append, QoSProfile(depth=50))

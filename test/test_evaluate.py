@@ -1,4 +1,5 @@
-"""hand_tracker_training.evaluate on real EgoHands annotations with the real pycocotools.
+"""
+hand_tracker_training.evaluate on real EgoHands annotations with the real pycocotools.
 
 Every expected metric is derived by hand in the comments from how COCO's AP works: detections of
 all images sorted by score, precision made monotone (the best precision at any higher recall),
@@ -13,23 +14,24 @@ import json
 import re
 
 import cv2
+from fixture_models import bright_cell_frame, expected_boxes
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training.datasets import load_egohands, Sample, write_coco
+from hand_tracker_training.eval_cli import main
+from hand_tracker_training.evaluate import (coco_metrics, format_table, match_detections,
+                                            MISSED_COLOUR, plot_pr_curve, TP_COLOUR,
+                                            write_failure_cases)
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from fixture_models import bright_cell_frame, expected_boxes
-from hand_tracker_training.datasets import Sample, load_egohands, write_coco
-from hand_tracker_training.eval_cli import main
-from hand_tracker_training.evaluate import (MISSED_COLOUR, TP_COLOUR, box_iou, coco_metrics,
-                                            format_table, match_detections,
-                                            plot_pr_curve, write_failure_cases)
 
 VIDEO = 'CARDS_OFFICE_S_B'
 ONE = pytest.approx(1.0, abs=1e-9)
 
 
 def iou(a, b) -> float:
-    """IoU of two [x0, y0, x1, y1] boxes, written out independently of the module under test."""
+    """Return the IoU of two [x0, y0, x1, y1] boxes, written independently of the code tested."""
     iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
@@ -45,7 +47,7 @@ def dets(boxes, scores) -> Detections:
 
 @pytest.fixture(scope='module')
 def samples(egohands_dir):
-    """The 100 labelled frames of one real EgoHands video."""
+    """Return the 100 labelled frames of one real EgoHands video."""
     s = load_egohands(egohands_dir, videos=[VIDEO])
     assert len(s) == 100
     assert sum(len(x.boxes) for x in s) > 100
@@ -112,7 +114,7 @@ def test_half_of_the_hands_missing(samples, n_hands):
 
 
 def _far_box(s) -> list[float]:
-    """A 60x60 box not touching any hand of sample `s` (searched over a grid)."""
+    """Return a 60x60 box not touching any hand of sample `s` (searched over a grid)."""
     for y in range(0, s.height - 60, 30):
         for x in range(0, s.width - 60, 30):
             box = [x, y, x + 60, y + 60]
@@ -159,9 +161,9 @@ def test_pycocotools_is_silent_unless_verbose(samples, capsys):
     assert 'Average Precision' in capsys.readouterr().out
 
 
-def test_box_iou_and_greedy_matching():
+def test_pairwise_iou_and_greedy_matching():
     # [0,0,10,10] vs [5,0,15,10]: intersection 5x10 = 50, union 100 + 100 - 50 = 150 -> 1/3
-    assert box_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(1 / 3)
+    assert pairwise_iou([[0, 0, 10, 10]], [[5, 0, 15, 10]])[0, 0] == pytest.approx(1 / 3)
     gt = np.array([[0, 0, 10, 10], [100, 100, 120, 120]], np.float32)
     # the 0.9 box overlaps GT 0 with IoU 1/3 (< 0.5): FP; the 0.8 box equals GT 0: TP;
     # the 0.7 box duplicates GT 0, already taken: FP; GT 1 is missed

@@ -1,19 +1,19 @@
-"""hand_tracker_training.export: frozen graph and TFLite exports of a detection tf.function.
+"""
+hand_tracker_training.export: frozen graph and TFLite exports of a detection tf.function.
 
 The exported models are loaded back through hand_tracker_ros.backends (as the node does) and
 inspected as GraphDef / TFLite files.
 """
 from __future__ import annotations
 
+from ai_edge_litert.interpreter import Interpreter
+from fixture_models import bright_cell_frame, expected_boxes, make_bright_cell_model, MODEL_SIZE
+from hand_tracker_ros.backends import load_detector
+from hand_tracker_training.export import export_frozen_graph, export_tflite
 import numpy as np
 import pytest
 import tensorflow as tf
-from ai_edge_litert.interpreter import Interpreter
 
-from fixture_models import (MODEL_SIZE, bright_cell_frame, expected_boxes,
-                            make_bright_cell_model)
-from hand_tracker_ros.backends import load_detector
-from hand_tracker_training.export import export_frozen_graph, export_tflite
 
 OUTPUTS = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
 
@@ -73,8 +73,11 @@ def test_variables_are_frozen_at_export(tmp_path):
 
 
 def test_frozen_graph_with_clashing_op_names(tmp_path, fixture_models):
-    """A function whose own ops are named like the OD API outputs still exports with the
-    outputs under those names, carrying the right values."""
+    """
+    Export a function whose own ops are named like the OD API outputs.
+
+    The outputs still come under those names, carrying the right values.
+    """
     model = make_bright_cell_model()
 
     @tf.function
@@ -139,7 +142,8 @@ def test_tflite_rejects_ops_without_builtin(tmp_path):
 def test_tflite_representative_image_errors(tmp_path, images, message):
     model = make_bright_cell_model()
     with pytest.raises(ValueError, match=message):
-        export_tflite(model.detect, tmp_path / 'q.tflite', MODEL_SIZE, representative_images=images)
+        export_tflite(model.detect, tmp_path / 'q.tflite', MODEL_SIZE,
+                      representative_images=images)
 
 
 def test_tflite_bad_input_size(tmp_path):

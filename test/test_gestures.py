@@ -1,15 +1,15 @@
 """GestureRecognizer on generated hand trajectories with known gestures."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
+import re
 
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.gestures import Gesture, GestureParams, GestureRecognizer, RecognisedGesture
+from hand_tracker_ros.tracking import HandTracker, Track, TrackState
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.gestures import Gesture, GestureEvent, GestureParams, GestureRecognizer
-from hand_tracker_ros.tracking import HandTracker, Track, TrackState
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
 IMAGE = (640, 480)            # diagonal 800 px
@@ -26,8 +26,12 @@ def make_track(cx: float, cy: float, size: float, hand_id: int = 1,
 
 def trajectory(keys: list[tuple[float, float, float, float]], fps: float = FPS,
                jitter: float = 0.0, seed: int = 0) -> np.ndarray:
-    """(K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size), smoothstep between
-    them; `jitter` adds Gaussian noise of that many hand sizes to centre and size."""
+    """
+    (K, 4) samples [t, cx, cy, size] through key frames (t, cx, cy, size).
+
+    Smoothstep between them; `jitter` adds Gaussian noise of that many hand sizes to centre and
+    size.
+    """
     keys = np.asarray(keys, np.float64)
     t = np.arange(keys[0, 0], keys[-1, 0] + 1e-9, 1.0 / fps)
     seg = np.clip(np.searchsorted(keys[:, 0], t, side='right') - 1, 0, len(keys) - 2)
@@ -42,17 +46,17 @@ def trajectory(keys: list[tuple[float, float, float, float]], fps: float = FPS,
 
 def feed(samples: np.ndarray, recognizer: GestureRecognizer | None = None,
          image_size: tuple[int, int] = IMAGE, scale: float = 1.0,
-         state: TrackState = TrackState.CONFIRMED) -> list[GestureEvent]:
+         state: TrackState = TrackState.CONFIRMED) -> list[RecognisedGesture]:
     """Run one hand's samples through a recognizer (positions and sizes times `scale`)."""
     recognizer = recognizer or GestureRecognizer()
     events = []
     for t, cx, cy, size in samples:
-        events += recognizer.update([make_track(cx * scale, cy * scale, size * scale, state=state)],
-                                    t, image_size)
+        track = make_track(cx * scale, cy * scale, size * scale, state=state)
+        events += recognizer.update([track], t, image_size)
     return events
 
 
-def kinds(events: list[GestureEvent]) -> list[Gesture]:
+def kinds(events: list[RecognisedGesture]) -> list[Gesture]:
     return [e.gesture for e in events]
 
 
@@ -60,7 +64,7 @@ def test_gesture_constants_match_msg():
     text = (MSG_DIR / 'GestureEvent.msg').read_text()
     constants = {m[1]: int(m[2]) for m in re.finditer(r'^uint8 ([A-Z_]+)=(\d+)', text, re.M)}
     assert {g.name: int(g) for g in Gesture} == constants
-    ev = GestureEvent(3, 2, 0.7, 1.0, 1.5)
+    ev = RecognisedGesture(3, 2, 0.7, 1.0, 1.5)
     assert ev.gesture is Gesture.SWIPE_RIGHT and ev.name == 'swipe_right'
 
 

@@ -2,20 +2,20 @@
 import array
 
 import cv2
+from hand_tracker_ros.image_conversion import (compressed_to_rgb, image_to_rgb,
+                                               ImageConversionError, OUTPUT_ENCODINGS,
+                                               rgb_to_image_fields, SUPPORTED_ENCODINGS)
 import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
-from hand_tracker_ros.image_conversion import (
-    OUTPUT_ENCODINGS, SUPPORTED_ENCODINGS, ImageConversionError, compressed_to_rgb,
-    image_to_rgb, rgb_to_image_fields)
 
 FRAME = '_LABELLED_SAMPLES/CARDS_OFFICE_S_B/frame_0008.jpg'
 
 
 @pytest.fixture(scope='module')
 def rgb(egohands_dir) -> np.ndarray:
-    """The real frame as read-only RGB, so no test can alter it for the others."""
+    """Return the real frame as read-only RGB, so no test can alter it for the others."""
     bgr = cv2.imread(str(egohands_dir / FRAME))
     assert bgr is not None, f'cannot read {egohands_dir / FRAME}'
     out = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -63,7 +63,7 @@ def _pixels(encoding: str, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 def _padded(pixels: np.ndarray, pad: int, seed: int = 1) -> tuple[bytes, int]:
-    """The rows of `pixels` each followed by `pad` random garbage bytes, and the step."""
+    """Return the rows of `pixels` each followed by `pad` random garbage bytes, and the step."""
     h = pixels.shape[0]
     row = pixels.reshape(h, -1)
     out = np.random.default_rng(seed).integers(0, 256, (h, row.shape[1] + pad), dtype=np.uint8)
@@ -160,7 +160,8 @@ def test_numpy_data_is_not_copied(rgb):
     data = np.ascontiguousarray(rgb)
     assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, data), data)
     arr = array.array('B', rgb.tobytes())
-    assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, arr), np.frombuffer(arr, np.uint8))
+    assert np.shares_memory(image_to_rgb('rgb8', h, w, w * 3, 0, arr),
+                            np.frombuffer(arr, np.uint8))
 
 
 def test_encoding_names_ignore_case_and_spaces(rgb):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))
 YAML = REPO / 'config' / 'hand_tracker.yaml'
@@ -16,12 +17,12 @@ BUILTIN = {'use_sim_time', 'start_type_description_service'}  # declared by rclp
 @pytest.fixture(scope='module')
 def declared():
     """Parameter names declared by real node instances (no model needed to declare them)."""
-    import rclpy
-    from rclpy.parameter import Parameter
-
     from hand_tracker_ros.camera_node import CameraNode
     from hand_tracker_ros.detector_node import HandDetectorNode
-    frames = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
+    import rclpy
+    from rclpy.parameter import Parameter
+    frames = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' \
+        / 'CARDS_OFFICE_S_B'
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     try:
@@ -84,7 +85,8 @@ def test_launch_files_set_only_declared_parameters(path, declared):
     names, _ = declared
     for node, params in _launch_node_params(path).items():
         if node in names:
-            assert params <= names[node], f'{path.name}: {node} does not declare {params - names[node]}'
+            assert params <= names[node], \
+                f'{path.name}: {node} does not declare {params - names[node]}'
 
 
 def test_descriptors_have_ranges_and_read_only_flags(declared):
@@ -98,8 +100,9 @@ def test_descriptors_have_ranges_and_read_only_flags(declared):
     assert 'qos_overrides./image.subscription.depth' in desc
 
 
-@pytest.mark.skipif(not HAVE_LAUNCH_ROS, reason='launch_ros is not importable (not on PyPI: pip-only '
-                    'machine); test_launch_files_set_only_declared_parameters checks the files here')
+@pytest.mark.skipif(not HAVE_LAUNCH_ROS, reason='launch_ros is not importable (not on PyPI: '
+                    'pip-only machine); test_launch_files_set_only_declared_parameters checks '
+                    'the files here')
 @pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
 def test_launch_description_builds(path):
     spec = importlib.util.spec_from_file_location(path.stem.replace('.', '_'), path)

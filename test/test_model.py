@@ -1,14 +1,18 @@
-"""SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation, the Keras
-model and its losses, and the pretrained (TFLite ImageNet) initialisation."""
+"""
+SSD MobileNet v2 building blocks: anchors, box coding, matching, augmentation.
+
+The Keras model and its losses, and the pretrained (TFLite ImageNet) initialisation.
+"""
 from __future__ import annotations
 
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_training import box_coding
+from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
+from hand_tracker_training.augment import crop, hflip, SSDAugmenter
+from hand_tracker_training.input_pipeline import normalised_boxes, read_rgb
 import numpy as np
 import pytest
 
-from hand_tracker_training import box_coding
-from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
-from hand_tracker_training.augment import SSDAugmenter, crop, hflip
-from hand_tracker_training.data import normalised_boxes, read_rgb
 
 WEIGHTS_TFLITE = ('mobilenet_v2_1.0_224_imagenet_int8.tflite')
 
@@ -83,7 +87,7 @@ def test_matching_gives_every_ground_truth_an_anchor(ego_samples):
         m = box_coding.match(gt, anchors)
         assert set(range(len(gt))) <= set(m[m >= 0].tolist())
         # a positive anchor overlaps its box at 0.5 IoU unless it is that box's forced best
-        ious = box_coding.iou(gt, box_coding.anchors_to_corners(anchors))
+        ious = pairwise_iou(gt, box_coding.anchors_to_corners(anchors))
         forced = set(ious.argmax(axis=1).tolist())
         for a in np.flatnonzero(m >= 0):
             assert a in forced or ious[m[a], a] >= 0.5
@@ -159,7 +163,7 @@ def test_random_augmentation_keeps_boxes_inside(ego_samples):
 
 # --------------------------------------------------------------------------- model
 def test_model_outputs_match_anchors():
-    from hand_tracker_training.model import SSDConfig, build_ssd
+    from hand_tracker_training.model import build_ssd, SSDConfig
     for size, alpha in ((128, 0.35), (160, 0.5)):
         cfg = SSDConfig(input_size=size, alpha=alpha)
         model = build_ssd(cfg)
@@ -201,12 +205,15 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def test_tflite_weights_transfer_to_keras(tflite_weights, ego_samples, roboflow_dir):
-    """The Keras MobileNetV2 with the TFLite weights computes the TFLite classifier's
-    function: same ImageNet logits (up to int8 quantization noise) on real images."""
-    import cv2
-    import keras
+    """
+    Check the Keras MobileNetV2 with the TFLite weights against the TFLite classifier.
+
+    Same ImageNet logits (up to int8 quantization noise) on real images.
+    """
     from ai_edge_litert.interpreter import Interpreter
+    import cv2
     from hand_tracker_training.pretrained import load_tflite_backbone
+    import keras
 
     base = keras.applications.MobileNetV2(weights=None, include_top=False,
                                           input_shape=(224, 224, 3))
@@ -236,7 +243,7 @@ def test_tflite_weights_transfer_to_keras(tflite_weights, ego_samples, roboflow_
 
 
 def test_tflite_init_of_the_ssd_backbone(tflite_weights):
-    from hand_tracker_training.model import SSDConfig, build_ssd
+    from hand_tracker_training.model import build_ssd, SSDConfig
     from hand_tracker_training.pretrained import backbone_convolutions, initialise
     model = build_ssd(SSDConfig(input_size=128))
     before = {c.name: c.kernel.numpy().copy() for c, _ in backbone_convolutions(model)}
@@ -250,8 +257,9 @@ def test_tflite_init_of_the_ssd_backbone(tflite_weights):
 
 def test_imagenet_download_failure_is_reported_cleanly():
     import os
-    from hand_tracker_training.model import SSDConfig, build_ssd
-    from hand_tracker_training.pretrained import PretrainedUnavailable, initialise
+
+    from hand_tracker_training.model import build_ssd, SSDConfig
+    from hand_tracker_training.pretrained import initialise, PretrainedUnavailable
     model = build_ssd(SSDConfig(input_size=128, alpha=0.35))
     try:
         msg = initialise(model, 'imagenet', alpha=0.35)

@@ -2,9 +2,8 @@
 import threading
 import time
 
-import pytest
-
 from hand_tracker_ros.pipeline import FramePipeline
+import pytest
 
 
 def test_every_frame_processed_in_order_when_input_is_slow():

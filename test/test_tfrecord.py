@@ -1,18 +1,20 @@
-"""hand_tracker_training.tfrecord: OD API TFRecords written from the real data, read back field
-by field."""
+"""
+hand_tracker_training.tfrecord: OD API TFRecords written from the real data.
+
+Read back field by field.
+"""
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
 import cv2
+from hand_tracker_training.datasets import load_egohands, load_yolo, Sample
+from hand_tracker_training.tfrecord import (HAND_LABEL_MAP, read_tfrecord, sample_to_example,
+                                            write_tfrecord)
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from hand_tracker_training.datasets import Sample, load_egohands, load_yolo
-from hand_tracker_training.tfrecord import (HAND_LABEL_MAP, read_tfrecord, sample_to_example,
-                                            write_tfrecord)
 
 
 @pytest.fixture(scope='module')

@@ -1,17 +1,17 @@
 """HandTracker on generated sequences with known truth, scored with motmetrics."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
+import re
 
+from hand_tracker_ros.detections import Detections
+from hand_tracker_ros.geometry import pairwise_iou
+from hand_tracker_ros.tracking import HandTracker, Track, TRACK_SIDES, TrackerParams, TrackState
 import motmetrics as mm
 import numpy as np
 import pytest
 
-from hand_tracker_ros.detections import Detections
-from hand_tracker_ros.tracking import (SIDES, HandTracker, Track, TrackerParams, TrackState,
-                                       iou)
 
 MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
 
@@ -35,7 +35,7 @@ class Frame:
 
 
 def perfect(stamp: float, truth: dict[int, list[float]], score: float = 0.9) -> Frame:
-    """A frame whose detections are exactly the truth."""
+    """Return a frame whose detections are exactly the truth."""
     return Frame(stamp, truth, list(truth.values()), [score] * len(truth))
 
 
@@ -52,7 +52,7 @@ class Result:
 
 
 def run(frames: list[Frame], params: TrackerParams | None = None) -> Result:
-    """Track `frames`; score the CONFIRMED tracks against the truth (IoU >= 0.5) with motmetrics."""
+    """Track `frames`; score the CONFIRMED tracks against the truth (IoU >= 0.5), motmetrics."""
     tracker = HandTracker(params or TrackerParams())
     acc = mm.MOTAccumulator(auto_id=True)
     outputs = []
@@ -90,7 +90,7 @@ def test_states_and_sides_match_tracked_hand_msg():
     assert {s.name: int(s) for s in TrackState} == _msg_constants('TrackedHand.msg', 'STATE_')
     sides = _msg_constants('TrackedHand.msg', 'SIDE_')
     assert {name.lower() if name != 'UNKNOWN' else '': v for name, v in sides.items()} == \
-        {s: i for i, s in enumerate(SIDES)}
+        {s: i for i, s in enumerate(TRACK_SIDES)}
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -101,7 +101,7 @@ def test_two_crossing_hands_keep_their_ids(occlude_back_hand):
     for k in range(n):
         truth = {1: box(100 + 9 * k, 200 + 0.5 * k, 64, 72),      # left to right, down
                  2: box(640 - 9 * k, 230 - 0.5 * k, 60, 68)}      # right to left, up
-        overlap = max(overlap, float(iou(np.array(truth[1]), np.array([truth[2]]))[0]))
+        overlap = max(overlap, float(pairwise_iou(truth[1], truth[2])[0, 0]))
         if occlude_back_hand and 28 <= k < 33:                    # passes behind hand 1
             del truth[2]
         frames.append(perfect(k / fps, truth))
@@ -142,7 +142,7 @@ def test_a_new_hand_far_from_a_lost_one_gets_a_new_id():
     # A hand appears 4 box sizes from where the lost one is predicted: not the same hand.
     tracks = tracker.update(Detections([box(280 + 200, 240, 50, 50)], [0.9], [1]), 16 / 30)
     assert {(t.id, t.state) for t in tracks} == {(first[0].id, TrackState.LOST),
-                                                  (first[0].id + 1, TrackState.TENTATIVE)}
+                                                 (first[0].id + 1, TrackState.TENTATIVE)}
 
 
 def test_lost_track_is_deleted_after_max_age_and_ids_are_not_reused():
@@ -174,8 +174,11 @@ def test_one_frame_false_positive_is_never_confirmed():
 
 @pytest.mark.parametrize('fps, peak', [(10.0, 30.0), (30.0, 40.0)])
 def test_fast_swipe_of_a_small_box_keeps_its_id(fps, peak):
-    """A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand);
-    at 10 fps (a slow detector) it jumps up to 3 widths between frames."""
+    """
+    A far hand (24 px) swiping at up to `peak` hand widths/s (~5-7 m/s for an 18 cm hand).
+
+    At 10 fps (a slow detector) it jumps up to 3 widths between frames.
+    """
     size, duration = 24.0, 0.6
     t = np.arange(int(1.6 * fps)) / fps
     profile = np.where((t > 0.3) & (t < 0.3 + duration),
@@ -183,7 +186,7 @@ def test_fast_swipe_of_a_small_box_keeps_its_id(fps, peak):
     x = 40 + np.cumsum(profile * peak * size / fps)
     frames = [perfect(tk, {1: box(xk, 240 + 30 * np.sin(3 * tk), size, size)})
               for tk, xk in zip(t, x)]
-    ious = [float(iou(np.array(a.truth[1]), np.array([b.truth[1]]))[0])
+    ious = [float(pairwise_iou(a.truth[1], b.truth[1])[0, 0])
             for a, b in zip(frames, frames[1:])]
     assert sum(v == 0.0 for v in ious) >= 3                   # no overlap frame to frame
     r = run(frames)
@@ -270,8 +273,11 @@ def test_max_tracks_keeps_the_strongest_and_ids_are_never_reused():
 
 
 def random_sequence(seed: int, n: int = 240, fps: float = 30.0) -> list[Frame]:
-    """Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections,
-    a false detection anywhere in 10 % of the frames."""
+    """
+    Three hands on smooth random paths (640x480), 4 % box jitter, 10 % missed detections.
+
+    A false detection anywhere in 10 % of the frames.
+    """
     rng = np.random.default_rng(seed)
     width, height = 640, 480
     phase = rng.uniform(0, 2 * np.pi, (3, 2))

@@ -1,4 +1,5 @@
-"""Detector + tracker on real hands in motion with known boxes.
+"""
+Detector + tracker on real hands in motion with known boxes.
 
 A camera pan is simulated by sliding a crop window over real EgoHands frames, so the shipped
 model sees real hands moving continuously and every hand's true box is known in every frame.
@@ -9,14 +10,14 @@ thresholds are the numbers measured with the shipped model, as a regression guar
 2026-11-24: MOTA 0.565, IDF1 0.748, 11 switches in 150 frames, recall 0.69).
 """
 import cv2
-import motmetrics as mm
-import numpy as np
-import pytest
-
 from hand_tracker_ros.backends import load_detector
 from hand_tracker_ros.resources import default_model_path
 from hand_tracker_ros.tracking import HandTracker, TrackerParams, TrackState
 from hand_tracker_training.datasets import load_egohands
+import motmetrics as mm
+import numpy as np
+import pytest
+
 
 WINDOW = (800, 600)
 STEPS = 30
@@ -24,8 +25,12 @@ FPS = 30.0
 
 
 def pan_sequence(sample, rgb, dx_total=480, dy_total=120):
-    """Crops of `rgb` along a straight pan, with the hands' boxes in each crop (hands less than
-    60% inside the crop are not required to be found)."""
+    """
+    Crops of `rgb` along a straight pan.
+
+    With the hands' boxes in each crop (hands less than 60% inside the crop are not required to
+    be found).
+    """
     w, h = WINDOW
     for k in range(STEPS):
         x0 = int(round(dx_total * k / (STEPS - 1)))
@@ -62,10 +67,13 @@ def test_pan_over_real_hands_keeps_ids(detector, egohands_dir, video, max_switch
                       if tr.state == TrackState.CONFIRMED]
             hyp = np.array([tr.box for tr in tracks]).reshape(-1, 4)
             to_xywh = lambda b: np.c_[b[:, :2], b[:, 2:] - b[:, :2]]  # noqa: E731
-            dist = mm.distances.boxiou(to_xywh(gt)[:, None], to_xywh(hyp)[None]) if len(gt) and len(hyp) else \
-                np.empty((len(gt), len(hyp)))
+            if len(gt) and len(hyp):
+                dist = mm.distances.boxiou(to_xywh(gt)[:, None], to_xywh(hyp)[None])
+            else:
+                dist = np.empty((len(gt), len(hyp)))
             dist = np.where(dist > 0.5, np.nan, 1 - dist) if dist.size else dist
-            acc.update([1000 * i + int(g) for g in gt_ids], [1000 * i + int(tr.id) for tr in tracks], dist)
+            acc.update([1000 * i + int(g) for g in gt_ids], [1000 * i + int(tr.id)
+                       for tr in tracks], dist)
         summaries.append(sample.image_path)
     mh = mm.metrics.create()
     summary = mh.compute(acc, metrics=['mota', 'idf1', 'num_switches', 'recall', 'precision',

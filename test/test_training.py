@@ -1,14 +1,18 @@
-"""Training and export of the SSD on real EgoHands frames: the loss goes down, the exported
-frozen graph and TFLite give the Keras model's detections, and the smoke run works end to
-end (with --resume)."""
+"""
+Training and export of the SSD on real EgoHands frames: the loss goes down.
+
+The exported frozen graph and TFLite give the Keras model's detections, and the smoke run works end
+to end (with --resume).
+"""
 from __future__ import annotations
 
 import csv
 import json
 
+from hand_tracker_training.input_pipeline import (cache_images, read_rgb, SSDDataset,
+                                                  to_network_input)
 import pytest
 
-from hand_tracker_training.data import SSDDataset, cache_images, read_rgb, to_network_input
 
 SIZE = 128
 
@@ -23,13 +27,16 @@ def frames(egohands_dir):
 
 @pytest.fixture(scope='module')
 def trained(frames):
-    """A 128 px SSD (ImageNet backbone when the shared weights exist) after 12 steps on 8
-    real frames, and the loss on those frames before and after."""
-    import keras
+    """
+    Return a 128 px SSD after 12 steps on 8 real frames, and the loss before and after.
+
+    The backbone is ImageNet-initialised when the shared weights exist.
+    """
     from hand_tracker_training.losses import BoxLoss, FocalLoss
-    from hand_tracker_training.model import SSDConfig, build_ssd
+    from hand_tracker_training.model import build_ssd, SSDConfig
     from hand_tracker_training.pretrained import initialise
     from hand_tracker_training.train import SHARED_TFLITE
+    import keras
 
     keras.utils.set_random_seed(0)
     config = SSDConfig(input_size=SIZE)
@@ -55,11 +62,11 @@ def test_loss_decreases_on_real_frames(trained):
 
 
 def _assert_same_detections(ref, got, k: int = 10) -> None:
-    """The `k` best Keras detections are in `got` (IoU > 0.9, score within 0.02)."""
-    from hand_tracker_training.box_coding import iou
+    """Check that the `k` best Keras detections are in `got` (IoU > 0.9, score within 0.02)."""
+    from hand_tracker_ros.geometry import pairwise_iou
     assert len(ref) > 0 and len(got) > 0
     top = ref.boxes[:k]
-    overlaps = iou(top, got.boxes)
+    overlaps = pairwise_iou(top, got.boxes)
     for i in range(len(top)):
         j = overlaps[i].argmax()
         assert overlaps[i, j] > 0.9, (i, top[i], got.boxes[j])
@@ -67,12 +74,15 @@ def _assert_same_detections(ref, got, k: int = 10) -> None:
 
 
 def test_export_gives_the_keras_detections(trained, frames, tmp_path):
-    """Frozen graph and float TFLite, loaded by the ROS node's backends, detect what the Keras
-    model detects on a real held-out frame (scores >= 0.05)."""
+    """
+    Frozen graph and float TFLite.
+
+    Loaded by the ROS node's backends, detect what the Keras model detects on a real held-out
+    frame (scores >= 0.05).
+    """
     from hand_tracker_ros.backends import load_detector
-    from hand_tracker_training.export import export_frozen_graph, export_tflite
+    from hand_tracker_training.export import export_frozen_graph, export_tflite, make_detect_fn
     from hand_tracker_training.model import predict_detections
-    from hand_tracker_training.train import make_detect_fn
 
     model, config, _, _ = trained
     sample = frames[1][0]
@@ -90,8 +100,11 @@ def test_export_gives_the_keras_detections(trained, frames, tmp_path):
 
 @pytest.mark.slow
 def test_smoke_training_end_to_end_and_resume(egohands_dir, tmp_path):
-    """``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and
-    score; ``--resume`` continues from the last epoch."""
+    """
+    ``hand-tracker-train --smoke`` trains, selects, plots and exports files that load and score.
+
+    ``--resume`` continues from the last epoch.
+    """
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_training.train import main
 

@@ -145,3 +145,19 @@ def load_sources(args: argparse.Namespace, parts: str | Sequence[str]) -> list[S
     sets = load_source_sets(args)
     return [s for part in ([parts] if isinstance(parts, str) else parts)
             for s in sets.get(part, [])]
+
+
+def training_samples(args: argparse.Namespace) -> tuple[list[Sample], list[Sample]]:
+    """
+    (training samples, validation samples) of the command line's sources.
+
+    The ``train`` and ``all`` sets train, the ``val`` set selects; a test set is never read.
+    EgoHands frames are repeated ``--egohands-repeat`` times (when the parser has it). Used by
+    ``hand-tracker-train`` (what it trains on) and ``hand-tracker-export`` (the int8
+    calibration images come from the same list; the exported files are scored on val).
+    """
+    sets = load_source_sets(args)
+    repeat = {'egohands': max(1, getattr(args, 'egohands_repeat', 1))}
+    train = [s for part in ('train', 'all') for s in sets.get(part, [])
+             for _ in range(repeat.get(s.dataset, 1))]
+    return train, sets.get('val', [])

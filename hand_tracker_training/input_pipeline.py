@@ -1,4 +1,5 @@
-"""The training input pipeline: numpy + OpenCV, a :class:`keras.utils.PyDataset` (no TensorFlow).
+"""
+The training input pipeline: numpy + OpenCV, a :class:`keras.utils.PyDataset` (no TensorFlow).
 
 Images are decoded once and kept in memory, downscaled so their longer side is at most
 ``cache_side`` pixels (1280x720 EgoHands frames are far larger than a 300x300 network needs),
@@ -7,17 +8,16 @@ then every batch is augmented (:mod:`hand_tracker_training.augment`), stretched 
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+import math
 
 import cv2
+from hand_tracker_training.augment import SSDAugmenter
+from hand_tracker_training.box_coding import encode_targets
 import keras
 import numpy as np
 from tqdm import tqdm
-
-from hand_tracker_training.augment import SSDAugmenter
-from hand_tracker_training.box_coding import encode_targets
 
 
 @dataclass
@@ -30,7 +30,7 @@ class CachedImage:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    """An image file as RGB uint8 (raises ``FileNotFoundError`` when unreadable)."""
+    """Return an image file as RGB uint8 (raises ``FileNotFoundError`` when unreadable)."""
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise FileNotFoundError(f'cannot read image {path}')
@@ -68,7 +68,8 @@ def normalised_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class SSDDataset(keras.utils.PyDataset):
-    """Batches ``(images (B,S,S,3) float32, {'boxes': (B,A,5), 'classes': (B,A,1)})``.
+    """
+    Batches ``(images (B,S,S,3) float32, {'boxes': (B,A,5), 'classes': (B,A,1)})``.
 
     With ``augment`` the order is reshuffled and the images re-augmented every epoch, both
     drawn from ``seed``, the epoch and the batch index, so a run is reproducible whatever the
