@@ -33,6 +33,7 @@ import importlib.util
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from hand_tracker_training.data import SSDDataset, cache_images, to_network_inpu
 from hand_tracker_training.losses import BoxLoss, FocalLoss
 from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes, predict_detections
 from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
+from hand_tracker_training.sources import DATA_ROOT
 
 #: The ImageNet MobileNetV2 TFLite of the shared weights folder (``--init auto`` falls back to it).
 SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
@@ -56,10 +58,30 @@ def _split(text: str | None) -> list[str] | None:
     return [v for v in text.split(',') if v] if text else None
 
 
+def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
+    """(training, validation) samples of the recipe's sources (:mod:`.sources` split);
+    `sample.source` is the source name. With --smoke a few images of each source."""
+    from hand_tracker_training.sources import load_parts
+
+    sources = [s for s, w in args.recipe_settings.weights.items() if w > 0]
+    train = load_parts('train', sources, args.data_root)
+    val = load_parts('val', sources, args.data_root)
+    if args.smoke:
+        train = {k: v[:args.smoke_images] for k, v in train.items()}
+        val = {k: v[:max(2, args.smoke_images // 2)] for k, v in val.items()}
+    for name, parts in (('train', train), ('val', val)):
+        print(f'{name}: ' + ', '.join(f'{k} {len(v)} images / {sum(len(s.boxes) for s in v)} '
+                                      f'hands' for k, v in parts.items()), flush=True)
+    return [s for v in train.values() for s in v], [s for v in val.values() for s in v]
+
+
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:
-    """(training samples, validation samples) from the --egohands / --yolo options."""
+    """(training samples, validation samples) from --recipe or the --egohands / --yolo
+    options."""
     from hand_tracker_training.datasets import load_egohands, load_yolo
 
+    if getattr(args, 'recipe_settings', None) is not None:
+        return load_recipe_samples(args)
     train, val = [], []
     if args.egohands:
         train += load_egohands(args.egohands, videos=_split(args.train_videos)) * max(
@@ -93,31 +115,47 @@ class ValidationAP(keras.callbacks.Callback):
         self.config, self.samples, self.images = config, list(samples), images
         self.sizes = [(int(s.width), int(s.height)) for s in self.samples]
         self.out, self.every, self.epochs, self.best = out, every, epochs, best
+        self.sources = sorted({s.source for s in self.samples})
+        #: select on the mean over sources of AP@0.5 when the samples come from several
+        self.key = 'AP50_source_mean' if len(self.sources) > 1 else 'AP50'
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def metrics(self, preds: list) -> dict:
+        """Pooled COCO metrics, plus AP@0.5 per source and its mean with several sources."""
         from hand_tracker_training.evaluate import coco_metrics
 
+        m = coco_metrics(self.samples, preds)
+        if self.key == 'AP50_source_mean':
+            for src in self.sources:
+                idx = [i for i, s in enumerate(self.samples) if s.source == src]
+                m[f'AP50_{src}'] = coco_metrics([self.samples[i] for i in idx],
+                                                [preds[i] for i in idx])['AP50']
+            m['AP50_source_mean'] = float(np.mean([m[f'AP50_{s}'] for s in self.sources]))
+        return m
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or ((epoch + 1) % self.every and epoch + 1 != self.epochs):
             return
         t0 = time.time()
-        preds = predict_detections(self.model, self.config, self.images, self.sizes)
-        m = coco_metrics(self.samples, preds)
+        m = self.metrics(predict_detections(self.model, self.config, self.images, self.sizes))
         logs.update(val_AP=m['AP'], val_AP50=m['AP50'], val_AP75=m['AP75'])
+        keys = ['AP', 'AP50', 'AP75'] + [k for k in m if k.startswith('AP50_')]
         csv_path = self.out / 'validation.csv'
         new = not csv_path.exists()
         with open(csv_path, 'a', newline='') as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(['epoch', 'AP', 'AP50', 'AP75'])
-            writer.writerow([epoch + 1, m['AP'], m['AP50'], m['AP75']])
-        better = m['AP50'] > self.best
+                writer.writerow(['epoch'] + keys)
+            writer.writerow([epoch + 1] + [m[k] for k in keys])
+        better = m[self.key] > self.best
         if better:
-            self.best = m['AP50']
+            self.best = m[self.key]
             self.model.save_weights(self.out / 'best.weights.h5')
             (self.out / 'best.json').write_text(json.dumps(
-                {'epoch': epoch + 1, **{k: m[k] for k in ('AP', 'AP50', 'AP75')}}, indent=1))
+                {'epoch': epoch + 1, 'selected_on': self.key, **{k: m[k] for k in keys}},
+                indent=1))
+        per_source = '  '.join(f'{k[5:]} {m[k]:.3f}' for k in keys if k.startswith('AP50_'))
         print(f'epoch {epoch + 1}: val AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
-              f'AP@0.75 {m["AP75"]:.4f}{"  (best, saved)" if better else ""}  '
+              f'AP@0.75 {m["AP75"]:.4f}  {per_source}{"  (best, saved)" if better else ""}  '
               f'[{time.time() - t0:.0f} s]', flush=True)
 
 
@@ -206,12 +244,15 @@ def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = Fal
 
 def export_model(model: keras.Model, config: SSDConfig, out: Path,
                  calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
-                 keras_metrics: dict | None = None) -> dict:
+                 keras_metrics: dict | None = None, recall_floor: float | None = None
+                 ) -> dict:
     """Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
 
     Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
     evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
-    ``(S, S, 3)``, ~100 training images) calibrate the int8 model. Returns the metrics dict.
+    ``(S, S, 3)``, ~100 training images) calibrate the int8 model. With `recall_floor`, the
+    score threshold is chosen on `eval_samples` per source (:mod:`.calibrate`) and written to
+    ``model_info.yaml``. Returns the metrics dict.
     """
     if keras.backend.backend() != 'tensorflow':
         raise RuntimeError(f'export needs the TensorFlow backend (KERAS_BACKEND=tensorflow), '
@@ -248,8 +289,30 @@ def export_model(model: keras.Model, config: SSDConfig, out: Path,
         metrics[key] = {k: v for k, v in m.items() if k != 'precision'}
         print(f'{path.name}: AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
               f'median latency {m["latency_ms_median"]:.1f} ms', flush=True)
+    if recall_floor is not None and eval_samples:
+        metrics['operating_point'] = write_operating_point(
+            files['tflite'], label_map, eval_samples, recall_floor, out)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def write_operating_point(model_path: Path, label_map: Path, samples: Sequence,
+                          recall_floor: float, out: Path) -> dict:
+    """Choose the score threshold of `model_path` on `samples` (grouped by ``source``) and
+    write ``model_info.yaml`` into `out`; returns what was written."""
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_training.calibrate import calibrate, write_model_info
+
+    parts: dict = {}
+    for s in samples:
+        parts.setdefault(s.source, []).append(s)
+    info = calibrate(load_detector(str(model_path), str(label_map)), parts, recall_floor)
+    path = write_model_info(info, out)
+    print(f'{path.name}: score_threshold {info["score_threshold"]} (floor met: '
+          f'{info["floor_met"]}) ' + '  '.join(
+              f'{k} P {v["precision"]:.3f} R {v["recall"]:.3f}'
+              for k, v in info['validation'].items()), flush=True)
+    return info
 
 
 def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
@@ -307,7 +370,40 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--smoke', action='store_true',
                    help='CI smoke run: a few images, 2 epochs, 128 px input, full export')
     t.add_argument('--smoke-images', type=int, default=8)
+    r = p.add_argument_group('many-domain recipe (config/train_recipe.yaml)')
+    r.add_argument('--recipe', help="recipe YAML: 'args' (defaults of these options), "
+                   "'anchors' (AnchorConfig), 'recipe' (sampling and composition, "
+                   "hand_tracker_training.recipe.Recipe); data from the sources split")
+    r.add_argument('--data-root', default=str(DATA_ROOT),
+                   help='folder holding the recipe sources (egohands/, hands_webcam_subhih/...)')
+    r.add_argument('--mine-model', default='',
+                   help='a detector (.tflite) whose false positives on the training images '
+                        'become hard-negative crops')
+    r.add_argument('--recall-floor', type=float, default=0.85,
+                   help="operating point: every validation source's recall >= this")
     return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; a --recipe file's ``args`` become the defaults (the command line
+    still wins) and its ``anchors`` / ``recipe`` sections are kept on the namespace."""
+    import yaml
+
+    from hand_tracker_training.recipe import Recipe
+
+    p = _parser()
+    args = p.parse_args(argv)
+    args.recipe_settings, args.anchor_settings = None, None
+    if args.recipe:
+        doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
+        unknown = set(doc.get('args', {})) - set(vars(args))
+        if unknown:
+            raise SystemExit(f'{args.recipe}: unknown args {sorted(unknown)}')
+        p.set_defaults(**doc.get('args', {}))
+        args = p.parse_args(argv)
+        args.recipe_settings = Recipe.from_dict(doc.get('recipe', {}))
+        args.anchor_settings = doc.get('anchors')
+    return args
 
 
 def _resolve_init(init: str, alpha: float) -> str:
@@ -344,6 +440,65 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
     return cbs
 
 
+def _jsonable(value):
+    """JSON form of the recipe objects kept on the arguments."""
+    return value.to_dict() if hasattr(value, 'to_dict') else str(value)
+
+
+def new_config(args: argparse.Namespace) -> SSDConfig:
+    """The network of a new run: input size, width and the recipe's anchors."""
+    from hand_tracker_training.anchors import AnchorConfig
+
+    anchors = AnchorConfig(**{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in (args.anchor_settings or {}).items()})
+    return SSDConfig(input_size=args.input_size, alpha=args.alpha, anchors=anchors)
+
+
+def training_dataset(args: argparse.Namespace, samples: list, config: SSDConfig,
+                     out: Path) -> SSDDataset:
+    """The plain SSD dataset, or with --recipe the balanced, composed one (its mix is printed
+    and written to ``mix.json``)."""
+    from hand_tracker_training.recipe import RecipeAugmenter, RecipeDataset, hand_bank
+
+    images = cache_images(samples, args.cache_side)
+    kw = dict(batch_size=args.batch_size, seed=args.seed, workers=args.workers,
+              use_multiprocessing=False)
+    if args.recipe_settings is None:
+        return SSDDataset(images, config.anchor_boxes(), config.input_size, augment=True, **kw)
+    recipe = args.recipe_settings
+    masks, box_cuts = hand_bank(samples, images, recipe, np.random.default_rng(args.seed))
+    negatives = mined_negatives(args, samples, images, out)
+    composer = RecipeAugmenter(images, recipe, masks, box_cuts, negatives)
+    ds = RecipeDataset(images, config.anchor_boxes(), config.input_size, recipe, composer, **kw)
+    mix = {'weights': recipe.weights, 'drawn_per_epoch': ds.mix(),
+           'training_images': dict(Counter(c.source for c in images)),
+           'polygon_cutouts': len(masks), 'box_cutouts': len(box_cuts),
+           'images_with_mined_negatives': len(negatives), 'recipe': recipe.to_dict()}
+    (out / 'mix.json').write_text(json.dumps(mix, indent=1))
+    print(f'mix per epoch: {mix["drawn_per_epoch"]} (training images '
+          f'{mix["training_images"]}); {len(masks)} polygon + {len(box_cuts)} box hand '
+          f'cutouts; mined negatives on {len(negatives)} images', flush=True)
+    return ds
+
+
+def mined_negatives(args: argparse.Namespace, samples: list, images: list,
+                    out: Path) -> dict[int, np.ndarray]:
+    """``{image index: false-positive boxes at cache scale}`` of --mine-model on the training
+    images (cached in ``hard_negatives.json``); empty without --mine-model."""
+    if not args.mine_model:
+        return {}
+    from hand_tracker_training.recipe import mine_false_positives
+
+    cache = out / 'hard_negatives.json'
+    if cache.exists():
+        found = json.loads(cache.read_text())
+    else:
+        found = mine_false_positives(args.mine_model, samples)
+        cache.write_text(json.dumps(found))
+    return {i: np.asarray(found[s.image_path], np.float32) * images[i].scale
+            for i, s in enumerate(samples) if found.get(s.image_path)}
+
+
 def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]:
     """The training part of ``hand-tracker-train``: returns (model with best weights, config,
     training samples, validation samples)."""
@@ -361,9 +516,9 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
         initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
         print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
     else:
-        config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
+        config = new_config(args)
         (out / 'config.json').write_text(config.to_json())
-        (out / 'args.json').write_text(json.dumps(vars(args), indent=1))
+        (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=_jsonable))
         model = build_ssd(config)
         init = _resolve_init(args.init, args.alpha)
         try:
@@ -375,11 +530,9 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
                   f'{args.trainable_from}', flush=True)
         initial_epoch, best = 0, -1.0
 
-    anchors = config.anchor_boxes()
-    train_ds = SSDDataset(cache_images(train_samples, args.cache_side), anchors,
-                          config.input_size, args.batch_size, augment=True, seed=args.seed,
-                          workers=args.workers, use_multiprocessing=False)
+    train_ds = training_dataset(args, train_samples, config, out)
     train_ds.epoch = initial_epoch
+    train_ds._order = train_ds._permutation()
     steps = len(train_ds)
     if not args.resume:
         schedule = keras.optimizers.schedules.CosineDecay(
@@ -416,11 +569,13 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``hand-tracker-train``: train, keep the best validation AP@0.5, export."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     defaults = {'input_size': 300, 'epochs': 60, 'batch_size': 16}
     if args.smoke:
         defaults = {'input_size': 128, 'epochs': 2, 'batch_size': 4}
         args.eval_every, args.calibration_images, args.warmup_epochs = 1, 4, 0.0
+        if args.recipe_settings is not None:
+            args.recipe_settings.epoch_size = 16
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -432,7 +587,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         export_model(model, config, Path(args.out) / 'export',
                      calibration_set(train_samples, args.calibration_images, args.seed,
                                      config.input_size),
-                     val_samples, keras_metrics)
+                     val_samples, keras_metrics,
+                     args.recall_floor if args.recipe_settings is not None else None)
     return 0
 
 
