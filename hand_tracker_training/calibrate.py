@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-MODEL_INFO_NAME = 'model_info.yaml'
+from hand_tracker_ros.resources import MODEL_INFO_NAME
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 RULE = ('highest mean-over-sources F1 (IoU 0.5) on the validation parts, subject to the weakest '
         "source's recall >= recall_floor; thresholds 0.05..0.95 step 0.01")

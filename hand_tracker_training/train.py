@@ -608,24 +608,33 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--yolo', help='YOLO dataset root (calibration images)')
     p.add_argument('--calibration-images', type=int, default=100)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--recipe', help='a --recipe file: its sources give the calibration images, '
+                   'and the score threshold is chosen on their validation parts '
+                   '(model_info.yaml)')
+    p.add_argument('--data-root', default=str(DATA_ROOT), help='folder of the recipe sources')
     args = p.parse_args(argv)
     run = Path(args.run)
     config = SSDConfig.from_json((run / 'config.json').read_text())
     model = build_ssd(config)
     model.load_weights(args.weights or run / 'best.weights.h5')
-    ns = argparse.Namespace(egohands=args.egohands, train_videos=args.train_videos,
-                            val_videos=args.val_videos, egohands_repeat=args.egohands_repeat,
-                            yolo=args.yolo, yolo_splits='train', yolo_val_splits='',
-                            smoke=False)
+    recall_floor = None
+    if args.recipe:
+        ns = parse_args(['--recipe', args.recipe, '--out', str(run),
+                         '--data-root', args.data_root])
+        recall_floor = ns.recall_floor
+    else:
+        ns = argparse.Namespace(egohands=args.egohands, train_videos=args.train_videos,
+                                val_videos=args.val_videos, egohands_repeat=args.egohands_repeat,
+                                yolo=args.yolo, yolo_splits='train', yolo_val_splits='',
+                                smoke=False)
     train_samples, val_samples = load_samples(ns)
     keras_metrics = json.loads((run / 'best.json').read_text()) if (
         run / 'best.json').exists() else None
     export_model(model, config, Path(args.out),
                  calibration_set(train_samples, args.calibration_images, args.seed,
                                  config.input_size),
-                 val_samples, keras_metrics)
+                 val_samples, keras_metrics, recall_floor)
     return 0
-
 
 if __name__ == '__main__':
     sys.exit(main())
