@@ -159,6 +159,23 @@ class ValidationAP(keras.callbacks.Callback):
               f'[{time.time() - t0:.0f} s]', flush=True)
 
 
+class StepProgress(keras.callbacks.Callback):
+    """A log line every `every` training steps (step, loss, seconds per step), so a slow run's
+    log shows how far an epoch has got."""
+
+    def __init__(self, every: int = 25) -> None:
+        super().__init__()
+        self.every, self.t0 = every, time.time()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.t0, self.epoch = time.time(), epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if (batch + 1) % self.every == 0:
+            print(f'  epoch {self.epoch} step {batch + 1}: loss {(logs or {}).get("loss", 0):.4f}'
+                  f'  {(time.time() - self.t0) / (batch + 1):.2f} s/step', flush=True)
+
+
 class EpochState(keras.callbacks.Callback):
     """Writes ``state.json`` (last finished epoch, best AP@0.5) after the epoch's checkpoint."""
 
@@ -428,7 +445,7 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
     cbs: list = []
     if validation is not None:
         cbs.append(validation)
-    cbs += [keras.callbacks.ModelCheckpoint(out / 'last.keras'),
+    cbs += [StepProgress(), keras.callbacks.ModelCheckpoint(out / 'last.keras'),
             keras.callbacks.CSVLogger(out / 'history.csv', append=args.resume),
             EpochState(out, validation)]
     if keras.backend.backend() == 'tensorflow' and importlib.util.find_spec('tensorboard'):
@@ -635,6 +652,7 @@ def export_main(argv: Sequence[str] | None = None) -> int:
                                  config.input_size),
                  val_samples, keras_metrics, recall_floor)
     return 0
+
 
 if __name__ == '__main__':
     sys.exit(main())
