@@ -68,11 +68,16 @@ def epoch_mix(sources: list[str], weights: dict, size: int,
     present = {s: w for s, w in weights.items() if w > 0 and s in by_source}
     if not present:
         raise ValueError(f'no training images of the weighted sources {sorted(weights)}')
-    total = sum(present.values())
+    names = sorted(present)
+    share = np.array([present[s] for s in names]) * size / sum(present.values())
+    counts = np.floor(share).astype(int)  # largest remainder: the counts sum to `size`
+    counts[np.argsort(counts - share)[:size - counts.sum()]] += 1
     picks = []
-    for s, w in sorted(present.items()):
-        n, pool = int(round(size * w / total)), np.asarray(by_source[s])
-        rounds = -(-n // len(pool))
+    for s, n in zip(names, counts):
+        if n == 0:
+            continue
+        pool = np.asarray(by_source[s])
+        rounds = -(-int(n) // len(pool))
         picks.append(np.concatenate([rng.permutation(pool) for _ in range(rounds)])[:n])
     return rng.permutation(np.concatenate(picks))
 
