@@ -22,8 +22,8 @@ setup(
         'console_scripts': [
             'hand-tracker = hand_tracker_ros.cli:main',
             'hand-tracker-train = hand_tracker_training.train:main',
-            'hand-tracker-dataset = hand_tracker_training.datasets:main',
-            'hand-tracker-eval = hand_tracker_training.evaluate:main',
+            'hand-tracker-dataset = hand_tracker_training.datasets.cli:main',
+            'hand-tracker-eval = hand_tracker_training.eval_cli:main',
             'hand-tracker-export = hand_tracker_training.train:export_main',
         ],
     },

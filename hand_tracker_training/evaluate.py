@@ -16,10 +16,8 @@ It prints a table beside the original project's numbers, writes the metrics as J
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
-import json
 import sys
 import time
 from pathlib import Path
@@ -293,84 +291,3 @@ def format_table(metrics: dict) -> str:
     lines += ['* COCO-pretrained, EgoHands split by random frames (near-duplicate neighbours in',
               '  train and test): not comparable with a split by video.']
     return '\n'.join(lines)
-
-
-def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='hand-tracker-eval',
-        description='COCO bbox evaluation of a hand detector (frozen graph .pb or .tflite) '
-                    'through the backends of the ROS node.')
-    parser.add_argument('--model', required=True, type=Path, help='.pb frozen graph or .tflite')
-    parser.add_argument('--egohands', type=Path, help='EgoHands root (holding _LABELLED_SAMPLES)')
-    parser.add_argument('--videos', help='comma-separated EgoHands videos (default: all)')
-    parser.add_argument('--yolo', type=Path, help='YOLO-format dataset root')
-    parser.add_argument('--yolo-splits', default='test',
-                        help='comma-separated YOLO splits (default: test; "" = all)')
-    parser.add_argument('--coco', type=Path, help='COCO annotation JSON')
-    parser.add_argument('--label-map', type=Path, help='label_map.pbtxt (default: beside model)')
-    parser.add_argument('--min-score', type=float, default=0.0,
-                        help='drop detections below this score before scoring (default 0.0)')
-    parser.add_argument('--threads', type=int, default=2, help='inference threads (default 2)')
-    parser.add_argument('--json', required=True, type=Path, help='metrics JSON to write')
-    parser.add_argument('--plots', type=Path, help='folder for pr_curve.png and failures/')
-    args = parser.parse_args(argv)
-    if not (args.egohands or args.yolo or args.coco):
-        parser.error('give at least one of --egohands, --yolo, --coco')
-    if args.videos and not args.egohands:
-        parser.error('--videos needs --egohands')
-    return args
-
-
-def _split_list(text: Optional[str]) -> Optional[list[str]]:
-    return [v.strip() for v in text.split(',') if v.strip()] if text else None
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
-    args = _parse_args(argv)
-    from hand_tracker_ros.backends import ModelLoadError, load_detector
-    from hand_tracker_training.datasets import load_coco, load_egohands, load_yolo
-
-    try:
-        detector = load_detector(str(args.model), str(args.label_map) if args.label_map else None,
-                                 num_threads=args.threads)
-    except ModelLoadError as exc:
-        print(f'hand-tracker-eval: {exc}', file=sys.stderr)
-        return 2
-    try:
-        samples = []
-        if args.egohands:
-            samples += load_egohands(args.egohands, videos=_split_list(args.videos))
-        if args.yolo:
-            samples += load_yolo(args.yolo, splits=_split_list(args.yolo_splits))
-        if args.coco:
-            samples += load_coco(args.coco)
-    except (OSError, ValueError) as exc:
-        print(f'hand-tracker-eval: cannot read the data set: {exc}', file=sys.stderr)
-        return 2
-    if not samples:
-        print('hand-tracker-eval: the data set has no images', file=sys.stderr)
-        return 2
-
-    metrics, predictions = evaluate_detector(detector, samples, min_score=args.min_score)
-    report = {'model': str(args.model), 'backend': detector.name, 'images': len(samples),
-              'hands': int(sum(len(s.boxes) for s in samples))}
-    report.update({key: metrics[key] for key in JSON_METRIC_KEYS})
-    report.update({key: metrics[key] for key in ('latency_ms_median', 'latency_ms_p95')})
-
-    print(f'{args.model} ({detector.name}): {report["images"]} images, {report["hands"]} hands')
-    print(format_table(metrics))
-    print(f'latency per image: median {report["latency_ms_median"]:.1f} ms, '
-          f'p95 {report["latency_ms_p95"]:.1f} ms ({args.threads} threads)')
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + '\n')
-    print(f'wrote {args.json}')
-    if args.plots:
-        png = plot_pr_curve(metrics, args.plots / 'pr_curve.png')
-        failures = write_failure_cases(samples, predictions, args.plots / 'failures')
-        print(f'wrote {png} and {len(failures)} failure cases in {args.plots / "failures"}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -29,7 +29,8 @@ import tensorflow as tf
 from PIL import Image
 from tqdm import tqdm
 
-from hand_tracker_training.datasets import HAND, Sample
+from hand_tracker_ros.vocabulary import HAND
+from hand_tracker_training.datasets.sample import Sample
 
 #: The label map of the hand detector.
 HAND_LABEL_MAP: dict[int, str] = {1: HAND}

@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from hand_tracker_training.data import SSDDataset, cache_images, to_network_input
+from hand_tracker_training.datasets.sources import add_source_options, load_source_sets
 from hand_tracker_training.losses import BoxLoss, FocalLoss
 from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes, predict_detections
 from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
@@ -54,10 +55,6 @@ LABELS = {1: 'hand'}
 
 
 # ----------------------------------------------------------------------------- data
-def _split(text: str | None) -> list[str] | None:
-    return [v for v in text.split(',') if v] if text else None
-
-
 def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
     """(training, validation) samples of the recipe's sources (:mod:`.sources` split);
     `sample.source` is the source name. With --smoke a few images of each source."""
@@ -76,26 +73,20 @@ def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
 
 
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:
-    """(training samples, validation samples) from --recipe or the --egohands / --yolo
-    options."""
-    from hand_tracker_training.datasets import load_egohands, load_yolo
-
+    """(training samples, validation samples) of the source options (datasets.sources):
+    the ``train`` and ``all`` sets train, the ``val`` set selects; a test set is never read.
+    EgoHands frames are repeated ``--egohands-repeat`` times."""
     if getattr(args, 'recipe_settings', None) is not None:
         return load_recipe_samples(args)
-    train, val = [], []
-    if args.egohands:
-        train += load_egohands(args.egohands, videos=_split(args.train_videos)) * max(
-            1, args.egohands_repeat)
-        if args.val_videos:
-            val += load_egohands(args.egohands, videos=_split(args.val_videos))
-    if args.yolo:
-        train += load_yolo(args.yolo, splits=tuple(_split(args.yolo_splits)))
-        if args.yolo_val_splits:
-            val += load_yolo(args.yolo, splits=tuple(_split(args.yolo_val_splits)))
+    sets = load_source_sets(args)
+    train = [s for part in ('train', 'all') for s in sets.get(part, [])]
+    repeat = {'egohands': max(1, args.egohands_repeat)}
+    train = [s for s in train for _ in range(repeat.get(s.dataset, 1))]
+    val = sets.get('val', [])
     if args.smoke:
         train, val = train[:args.smoke_images], val[:max(2, args.smoke_images // 2)]
     if not train:
-        raise SystemExit('no training images: give --egohands and/or --yolo')
+        raise SystemExit('no training images: give --sources, --egohands and/or --yolo')
     return train, val
 
 
@@ -346,16 +337,9 @@ def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='hand-tracker-train', description=__doc__.split('\n')[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    d = p.add_argument_group('data')
-    d.add_argument('--egohands', help='EgoHands root (with _LABELLED_SAMPLES/)')
-    d.add_argument('--train-videos', help='comma-separated EgoHands videos to train on '
-                   '(default: all)')
-    d.add_argument('--val-videos', help='comma-separated EgoHands videos to select on')
-    d.add_argument('--egohands-repeat', type=int, default=1,
+    add_source_options(p)
+    p.add_argument('--egohands-repeat', type=int, default=1,
                    help='show each EgoHands training frame N times per epoch (oversampling)')
-    d.add_argument('--yolo', help='YOLO-format dataset root (train/, valid/, test/)')
-    d.add_argument('--yolo-splits', default='train', help='YOLO splits to train on')
-    d.add_argument('--yolo-val-splits', default='', help='YOLO splits to select on')
     m = p.add_argument_group('model')
     m.add_argument('--input-size', type=int, help='network input side (default 300; smoke 128)')
     m.add_argument('--alpha', type=float, default=1.0, help='MobileNetV2 width multiplier')
@@ -617,12 +601,9 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--run', required=True, help='training run directory (config.json)')
     p.add_argument('--weights', help='weights file (default: RUN/best.weights.h5)')
     p.add_argument('--out', required=True, help='output directory')
-    p.add_argument('--egohands', help='EgoHands root for calibration / evaluation')
-    p.add_argument('--train-videos', help='videos of the calibration images')
+    add_source_options(p)
     p.add_argument('--egohands-repeat', type=int, default=1,
                    help="as in training: the calibration images are drawn from the same list")
-    p.add_argument('--val-videos', help='videos to evaluate the exported files on')
-    p.add_argument('--yolo', help='YOLO dataset root (calibration images)')
     p.add_argument('--calibration-images', type=int, default=100)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--recipe', help='a --recipe file: its sources give the calibration images, '
@@ -634,16 +615,12 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     config = SSDConfig.from_json((run / 'config.json').read_text())
     model = build_ssd(config)
     model.load_weights(args.weights or run / 'best.weights.h5')
-    recall_floor = None
+    recall_floor, ns = None, args
+    args.smoke = False
     if args.recipe:
         ns = parse_args(['--recipe', args.recipe, '--out', str(run),
                          '--data-root', args.data_root])
         recall_floor = ns.recall_floor
-    else:
-        ns = argparse.Namespace(egohands=args.egohands, train_videos=args.train_videos,
-                                val_videos=args.val_videos, egohands_repeat=args.egohands_repeat,
-                                yolo=args.yolo, yolo_splits='train', yolo_val_splits='',
-                                smoke=False)
     train_samples, val_samples = load_samples(ns)
     keras_metrics = json.loads((run / 'best.json').read_text()) if (
         run / 'best.json').exists() else None

@@ -24,8 +24,9 @@ from hand_tracker_ros.label_map import read_label_map
 from hand_tracker_training.datasets import (
     DEFAULT_SPLIT, EGOHANDS_ACTIVITIES, EGOHANDS_LOCATIONS, EGOHANDS_VIDEOS, SHIPPED_SPLIT,
     SIDE_COLOURS, SIDES, DatasetWarning, DownloadError, Sample, dataset_stats, download_egohands,
-    load_coco, load_egohands, load_yolo, main, partner_video, plot_stats, split_by_videos,
+    load_coco, load_egohands, load_yolo, partner_video, plot_stats, split_by_videos,
     write_coco, write_previews)
+from hand_tracker_training.datasets.cli import main
 from hand_tracker_training.tfrecord import read_tfrecord
 
 HANDS_PER_VIDEO = {'CARDS_LIVINGROOM_B_T': 297, 'CARDS_OFFICE_S_B': 262,

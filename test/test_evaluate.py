@@ -19,8 +19,9 @@ import pytest
 from hand_tracker_ros.detections import Detections
 from fixture_models import bright_cell_frame, expected_boxes
 from hand_tracker_training.datasets import Sample, load_egohands, write_coco
+from hand_tracker_training.eval_cli import main
 from hand_tracker_training.evaluate import (MISSED_COLOUR, TP_COLOUR, box_iou, coco_metrics,
-                                            format_table, main, match_detections,
+                                            format_table, match_detections,
                                             plot_pr_curve, write_failure_cases)
 
 VIDEO = 'CARDS_OFFICE_S_B'

@@ -22,7 +22,7 @@ REPO_MODELS = __import__('pathlib').Path(__file__).resolve().parents[1] / 'model
 
 @pytest.fixture(scope='module')
 def val_parts(shared_data):
-    return {s: load_recipe_part(s, 'val', shared_data)[:12] for s in ('webcam', 'asl', 'closeup')}
+    return {s: load_recipe_part(s, 'val')[:12] for s in ('webcam', 'asl', 'closeup')}
 
 
 @pytest.fixture(scope='module')

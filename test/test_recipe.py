@@ -10,7 +10,8 @@ from hand_tracker_training.augment import (box_cutout, mosaic, negative_window, 
                                            paste_cutout, polygon_cutout, zoom_out_onto)
 from hand_tracker_training.data import read_rgb
 from hand_tracker_training.recipe import egohands_polygons, epoch_mix, false_positive_boxes
-from hand_tracker_training.sources import (load_parts, load_recipe_part, webcam_session)
+from hand_tracker_training.datasets.parts import load_part
+from hand_tracker_training.sources import SOURCE_DATASETS, load_parts, load_recipe_part
 
 
 @pytest.fixture(scope='module')
@@ -18,7 +19,7 @@ def ego(shared_data):
     """Three EgoHands frames with hands: (rgb, boxes, polygons, hand mask as RGB image)."""
     import cv2
 
-    frames = [s for s in load_recipe_part('egohands', 'train', shared_data)
+    frames = [s for s in load_recipe_part('egohands', 'train')
               if len(s.boxes) >= 2][::37][:3]
     out = []
     for s in frames:
@@ -33,7 +34,7 @@ def ego(shared_data):
 
 @pytest.fixture(scope='module')
 def webcam(shared_data):
-    return load_recipe_part('webcam', 'val', shared_data)
+    return load_recipe_part('webcam', 'val')
 
 
 def _assert_tight(mask: np.ndarray, boxes: np.ndarray, tol: int = 3) -> None:
@@ -138,35 +139,28 @@ def test_false_positive_boxes_are_those_off_every_hand(webcam):
     assert np.array_equal(fp, off[None])
 
 
-def test_sources_split_by_session_and_rule(shared_data):
-    train = load_recipe_part('webcam', 'train', shared_data)
-    val = load_recipe_part('webcam', 'val', shared_data)
-    sessions = [{webcam_session(Path(s.image_path).name) for s in p} for p in (train, val)]
-    assert sessions[0].isdisjoint(sessions[1]) and sessions[1]
-    assert len(train) + len(val) == 1245
-    assert 0.05 < len(val) / 1245 < 0.5
-    ctrain = {s.image_path for s in load_recipe_part('closeup', 'train', shared_data)}
-    cval = {s.image_path for s in load_recipe_part('closeup', 'val', shared_data)}
-    assert ctrain.isdisjoint(cval) and len(ctrain) + len(cval) == 188 and cval
-    assert load_recipe_part('egohands', 'val', shared_data) == []
-    assert {s.source for s in val} == {'webcam'}
-    # deterministic
-    assert [s.image_path for s in load_recipe_part('webcam', 'val', shared_data)] == \
-        [s.image_path for s in val]
+def test_recipe_sources_are_the_data_split_parts(shared_data):
+    """The recipe reads exactly the parts of config/data_splits.yaml, tagged with its names."""
+    for source, dataset in SOURCE_DATASETS.items():
+        for part in ('train', 'val'):
+            got = load_recipe_part(source, part)
+            assert [s.image_path for s in got] == \
+                [s.image_path for s in load_part(dataset, part)]
+            assert {s.source for s in got} <= {source}
     with pytest.raises(ValueError, match='unknown'):
-        load_recipe_part('webcam', 'dev', shared_data)
+        load_recipe_part('webcam', 'dev')
 
 
 def test_epoch_mix_follows_the_weights(shared_data):
-    parts = load_parts('train', ('egohands', 'closeup', 'webcam'), shared_data)
+    parts = load_parts('train', ('egohands', 'closeup', 'webcam'))
     sources = [k for k, v in parts.items() for _ in v]
     weights = {'egohands': 0.5, 'closeup': 0.25, 'webcam': 0.25}
     drawn = epoch_mix(sources, weights, 1000, np.random.default_rng(0))
     counts = {k: sum(sources[i] == k for i in drawn) for k in weights}
     assert counts == {'egohands': 500, 'closeup': 250, 'webcam': 250}
     ego = np.bincount([i for i in drawn if sources[i] == 'egohands'])
-    ego = ego[ego > 0]  # shuffled rounds: every image 2 or 3 times for 500 draws of 200
-    assert len(ego) == len(parts['egohands']) == 200 and set(ego) == {2, 3}
+    ego = ego[ego > 0]  # shuffled rounds: every image 5 times for 500 draws of 100
+    assert len(ego) == len(parts['egohands']) == 100 and set(ego) == {5}
     with pytest.raises(ValueError, match='no training images'):
         epoch_mix(sources, {'asl': 1.0}, 10, np.random.default_rng(0))
 

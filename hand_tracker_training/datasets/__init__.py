@@ -1,0 +1,43 @@
+"""Hand detection data: the :class:`Sample` type, one reader per format, splits, statistics.
+
+Every reader returns :class:`Sample` objects (``sample``): one image, its size and its hands as
+``float32 (N, 4)`` [x_min, y_min, x_max, y_max] pixel boxes of the single class ``hand``.
+
+Modules, each importing only those above it (no cycles; ``tfrecord.py`` imports this package,
+never the other way round):
+
+- ``sample``    the Sample type, image sizes, box clipping, DatasetWarning
+- ``egohands``  EgoHands videos (polygons.mat); ``yolo``: YOLO txt; ``coco``: COCO JSON
+- ``splits``    EgoHands splits by video (DEFAULT_SPLIT, SHIPPED_SPLIT, split_by_videos)
+- ``parts``     the train/val/test parts of every shared source (``config/data_splits.yaml``)
+- ``stats``     statistics, their plots and preview images
+- ``download``  the EgoHands download
+- ``sources``   the command-line source options shared by every CLI (add_source_options,
+  load_sources)
+- ``cli``       ``hand-tracker-dataset`` (convert to TFRecords, stats, parts, download)
+"""
+from hand_tracker_ros.vocabulary import HAND, IMAGE_SUFFIXES, SIDES
+from hand_tracker_training.datasets.coco import load_coco, write_coco
+from hand_tracker_training.datasets.download import (EGOHANDS_ARCHIVE_URL, EGOHANDS_URL,
+                                                     DownloadError, download_egohands)
+from hand_tracker_training.datasets.egohands import (EGOHANDS_ACTIVITIES, EGOHANDS_LOCATIONS,
+                                                     EGOHANDS_VIDEOS, egohands_samples_dir,
+                                                     load_egohands, partner_video)
+from hand_tracker_training.datasets.parts import PARTS, load_part, read_data_splits
+from hand_tracker_training.datasets.sample import DatasetWarning, Sample, image_size
+from hand_tracker_training.datasets.splits import (DEFAULT_SPLIT, SHIPPED_SPLIT, VideoSplit,
+                                                   split_by_videos)
+from hand_tracker_training.datasets.stats import (BOX_SIZE_EDGES, COCO_MEDIUM, COCO_SMALL,
+                                                  PREVIEW_MAX_SIDE, SIDE_COLOURS, dataset_stats,
+                                                  plot_stats, write_previews)
+from hand_tracker_training.datasets.yolo import load_yolo
+
+__all__ = [
+    'BOX_SIZE_EDGES', 'COCO_MEDIUM', 'COCO_SMALL', 'DEFAULT_SPLIT', 'EGOHANDS_ACTIVITIES',
+    'EGOHANDS_ARCHIVE_URL', 'EGOHANDS_LOCATIONS', 'EGOHANDS_URL', 'EGOHANDS_VIDEOS', 'HAND',
+    'IMAGE_SUFFIXES', 'PARTS', 'PREVIEW_MAX_SIDE', 'SHIPPED_SPLIT', 'SIDES', 'SIDE_COLOURS',
+    'DatasetWarning', 'DownloadError', 'Sample', 'VideoSplit', 'dataset_stats',
+    'download_egohands', 'egohands_samples_dir', 'image_size', 'load_coco', 'load_egohands',
+    'load_part', 'load_yolo', 'partner_video', 'plot_stats', 'read_data_splits',
+    'split_by_videos', 'write_coco', 'write_previews',
+]
