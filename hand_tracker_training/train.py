@@ -45,7 +45,6 @@ from hand_tracker_training.datasets.sources import add_source_options, load_sour
 from hand_tracker_training.losses import BoxLoss, FocalLoss
 from hand_tracker_training.model import SSDConfig, build_ssd, decode_boxes, predict_detections
 from hand_tracker_training.pretrained import PretrainedUnavailable, freeze_before, initialise
-from hand_tracker_training.sources import DATA_ROOT
 
 #: The ImageNet MobileNetV2 TFLite of the shared weights folder (``--init auto`` falls back to it).
 SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
@@ -375,8 +374,6 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--recipe', help="recipe YAML: 'args' (defaults of these options), "
                    "'anchors' (AnchorConfig), 'recipe' (sampling and composition, "
                    "hand_tracker_training.recipe.Recipe); data from the sources split")
-    r.add_argument('--data-root', default=str(DATA_ROOT),
-                   help='folder holding the recipe sources (egohands/, hands_webcam_subhih/...)')
     r.add_argument('--mine-model', default='',
                    help='a detector (.tflite) whose false positives on the training images '
                         'become hard-negative crops')
@@ -609,7 +606,6 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument('--recipe', help='a --recipe file: its sources give the calibration images, '
                    'and the score threshold is chosen on their validation parts '
                    '(model_info.yaml)')
-    p.add_argument('--data-root', default=str(DATA_ROOT), help='folder of the recipe sources')
     args = p.parse_args(argv)
     run = Path(args.run)
     config = SSDConfig.from_json((run / 'config.json').read_text())
@@ -618,8 +614,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
     recall_floor, ns = None, args
     args.smoke = False
     if args.recipe:
-        ns = parse_args(['--recipe', args.recipe, '--out', str(run),
-                         '--data-root', args.data_root])
+        root = ['--data-root', str(args.data_root)] if args.data_root else []
+        ns = parse_args(['--recipe', args.recipe, '--out', str(run)] + root)
         recall_floor = ns.recall_floor
     train_samples, val_samples = load_samples(ns)
     keras_metrics = json.loads((run / 'best.json').read_text()) if (
