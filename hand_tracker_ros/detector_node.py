@@ -26,6 +26,7 @@ from hand_tracker.msg import GestureEvent, TrackedHandArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CompressedImage, Image
@@ -38,7 +39,7 @@ from .backends import Detector, load_detector, ModelLoadError
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
-from .resources import default_model_path
+from .resources import DEFAULT_SCORE_THRESHOLD, default_model_path, model_score_threshold
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
 
@@ -68,7 +69,9 @@ class HandDetectorNode(Node):
         self._detector: Optional[Detector] = None
         self._last_model_error = ''
         self._detector_lock = threading.Lock()
+        self._threshold_cache: tuple = ('', DEFAULT_SCORE_THRESHOLD)
         self._load_model(self.get_parameter('model_path').value, at_startup=True)
+        self._init_score_threshold()
 
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self._tracking = bool(p('track'))
@@ -103,6 +106,8 @@ class HandDetectorNode(Node):
         self._last_input = time.monotonic()
         self._warned_silent = False
         self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
+        if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron+; Humble keeps -1 (below)
+            self.add_pre_set_parameters_callback(self._resolve_score_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f'listening on {self.sub.topic_name} '
@@ -119,8 +124,10 @@ class HandDetectorNode(Node):
         declare('model_path', '', 'TFLite (.tflite) or TF OD API frozen graph (.pb); empty = the '
                 'shipped model. Setting it at run time loads the new model (rejected if invalid)')
         declare('label_map_path', '', 'label_map.pbtxt; empty = the one beside the model')
-        declare('score_threshold', 0.5, 'minimum detection score',
-                floating_point_range=_float_range(0.0, 1.0))
+        declare('score_threshold', -1.0, "minimum detection score [0, 1]; -1 = the model's "
+                'calibrated threshold (score_threshold in model_info.yaml beside the model, else '
+                f'{DEFAULT_SCORE_THRESHOLD}). Reads back as the threshold in force',
+                floating_point_range=_float_range(-1.0, 1.0))
         declare('max_detections', 10, 'maximum hands per image', integer_range=_int_range(1, 100))
         declare('num_workers', 1, 'inference threads (frames processed in parallel)',
                 read_only=True, integer_range=_int_range(1, 8))
@@ -153,6 +160,59 @@ class HandDetectorNode(Node):
                         ranges['floating_point_range'] = _float_range(lo, hi)
                 declare(f'{group}.{f.name}', default, meta.get('description', f'{group} {f.name}'),
                         **ranges)
+
+    # score_threshold: -1 (the YAML default) follows the model's calibrated threshold; the
+    # parameter then holds that value, so `ros2 param get` shows the threshold in force.
+    def _model_threshold(self, path: str) -> float:
+        """The calibrated threshold of the model at `path` ('' = shipped), else the default."""
+        path = path or str(default_model_path())
+        try:
+            value = model_score_threshold(path)
+        except ValueError as exc:
+            self.get_logger().error(f'{exc}; using score_threshold {DEFAULT_SCORE_THRESHOLD}')
+            return DEFAULT_SCORE_THRESHOLD
+        return DEFAULT_SCORE_THRESHOLD if value is None else value
+
+    def _threshold_in_force(self, detector: Detector) -> float:
+        """
+        Return the score threshold for `detector`: the parameter, or the model's when it is < 0.
+
+        On Iron and newer the pre-set hook replaces -1 by the model's value, so the parameter
+        already holds it; Humble's rclpy has no such hook and keeps -1 in the parameter.
+        """
+        value = self.get_parameter('score_threshold').value
+        if value >= 0:
+            return value
+        if self._threshold_cache[0] != detector.model_path:
+            self._threshold_cache = (detector.model_path,
+                                     self._model_threshold(detector.model_path))
+        return self._threshold_cache[1]
+
+    def _init_score_threshold(self) -> None:
+        self._follow_model_threshold = self.get_parameter('score_threshold').value < 0
+        if self._follow_model_threshold:
+            value = self._model_threshold(self.get_parameter('model_path').value)
+            self.set_parameters([Parameter('score_threshold', Parameter.Type.DOUBLE, value)])
+        self.get_logger().info(
+            f'score_threshold {self.get_parameter("score_threshold").value:.3f} ('
+            f'{"the model" if self._follow_model_threshold else "set by the user"})')
+
+    def _resolve_score_threshold(self, params: list) -> list:
+        """Pre-set hook: score_threshold -1 becomes the model's threshold; a new model_path
+        brings its own threshold unless the user set one."""
+        names = {p.name: p for p in params}
+        model = names['model_path'].value if 'model_path' in names else \
+            self.get_parameter('model_path').value
+        user = names.get('score_threshold')
+        if user is not None and not (isinstance(user.value, float) and -1 <= user.value <= 1):
+            return params  # rejected by the descriptor / type check, nothing changes
+        if user is not None:
+            self._follow_model_threshold = user.value < 0
+        out = [p for p in params if p.name != 'score_threshold' or p.value >= 0]
+        if self._follow_model_threshold and ('model_path' in names or user is not None):
+            out.append(Parameter('score_threshold', Parameter.Type.DOUBLE,
+                                 self._model_threshold(model)))
+        return out
 
     def _group_params(self, cls, group: str, overrides: Optional[dict] = None):
         values = {f.name: self.get_parameter(f'{group}.{f.name}').value
@@ -279,7 +339,7 @@ class HandDetectorNode(Node):
             detector = self._detector
         if detector is None:
             raise ModelLoadError(f'no model loaded ({self._last_model_error})')
-        dets = detector.detect(rgb, min_score=self.get_parameter('score_threshold').value)
+        dets = detector.detect(rgb, min_score=self._threshold_in_force(detector))
         n = self.get_parameter('max_detections').value
         if len(dets) > n:
             dets = Detections(dets.boxes[:n], dets.scores[:n], dets.classes[:n])

@@ -73,3 +73,30 @@ def use_shm_profile() -> Optional[str]:
         return None
     os.environ[variable] = str(fastdds_profile())
     return variable
+
+
+#: The model's metadata file beside its label map (written by the training export).
+MODEL_INFO_NAME = 'model_info.yaml'
+#: The score threshold of a model without ``model_info.yaml``.
+DEFAULT_SCORE_THRESHOLD = 0.5
+
+
+def model_score_threshold(model_path: str | Path) -> float | None:
+    """
+    Return the calibrated ``score_threshold`` of the ``model_info.yaml`` beside `model_path`.
+
+    None when the model has no such file. Raises ValueError for a file without a number in
+    [0, 1].
+    """
+    import yaml
+
+    info = Path(model_path).parent / MODEL_INFO_NAME
+    if not info.is_file():
+        return None
+    try:
+        value = (yaml.safe_load(info.read_text()) or {}).get('score_threshold')
+    except (yaml.YAMLError, AttributeError, OSError) as exc:
+        raise ValueError(f'{info}: not a readable model_info.yaml ({exc})') from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f'{info}: score_threshold must be a number in [0, 1], got {value!r}')
+    return float(value)

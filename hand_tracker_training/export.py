@@ -260,7 +260,8 @@ def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = Fal
 
 def export_model(model: keras.Model, config: SSDConfig, out: Path,
                  calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
-                 keras_metrics: dict | None = None) -> dict:
+                 keras_metrics: dict | None = None,
+                 recall_floor: float | None = None) -> dict:
     """
     Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
 
@@ -301,8 +302,30 @@ def export_model(model: keras.Model, config: SSDConfig, out: Path,
         metrics[key] = {k: v for k, v in m.items() if k != 'precision'}
         print(f'{path.name}: AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
               f'median latency {m["latency_ms_median"]:.1f} ms', flush=True)
+    if recall_floor is not None and eval_samples:
+        metrics['operating_point'] = write_operating_point(
+            files['tflite'], label_map, eval_samples, recall_floor, out)
     (out / 'metrics.json').write_text(json.dumps(metrics, indent=1))
     return metrics
+
+
+def write_operating_point(model_path: Path, label_map: Path, samples: Sequence,
+                          recall_floor: float, out: Path) -> dict:
+    """Choose the score threshold of `model_path` on `samples` (grouped by ``source``) and
+    write ``model_info.yaml`` into `out`; returns what was written."""
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_training.calibrate import calibrate, write_model_info
+
+    parts: dict = {}
+    for s in samples:
+        parts.setdefault(s.source, []).append(s)
+    info = calibrate(load_detector(str(model_path), str(label_map)), parts, recall_floor)
+    path = write_model_info(info, out)
+    print(f'{path.name}: score_threshold {info["score_threshold"]} (floor met: '
+          f'{info["floor_met"]}) ' + '  '.join(
+              f'{k} P {v["precision"]:.3f} R {v["recall"]:.3f}'
+              for k, v in info['validation'].items()), flush=True)
+    return info
 
 
 def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.ndarray]:
@@ -319,9 +342,11 @@ def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.
 # ----------------------------------------------------------------------------- command
 def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
                calibration_samples: Sequence, eval_samples: Sequence, calibration_images: int,
-               seed: int) -> dict:
+               seed: int, recall_floor: float | None = None) -> dict:
     """
     Export the model of training run `run` into `out` with :func:`export_model`.
+
+    With `recall_floor`, the score threshold is calibrated on `eval_samples` per source.
 
     `calibration_images` images drawn with `seed` from `calibration_samples` calibrate the int8
     model; the run's ``best.json`` (if any) goes into the metrics as the Keras model's.
@@ -331,7 +356,7 @@ def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
     return export_model(model, config, out,
                         calibration_set(calibration_samples, calibration_images, seed,
                                         config.input_size),
-                        eval_samples, keras_metrics)
+                        eval_samples, keras_metrics, recall_floor)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -346,7 +371,23 @@ def _parser() -> argparse.ArgumentParser:
                    help='as in training: the calibration images are drawn from the same list')
     p.add_argument('--calibration-images', type=int, default=100)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--recipe', help='a training recipe (config/train_recipe.yaml): its sources '
+                   'give the calibration images, and the score threshold is chosen on their '
+                   'validation parts (model_info.yaml)')
     return p
+
+
+def _recipe_samples(args: argparse.Namespace) -> tuple[list, list, float]:
+    """Return (training, validation) samples of --recipe's sources and its recall floor."""
+    import yaml
+
+    from hand_tracker_training.recipe import Recipe
+    from hand_tracker_training.sources import recipe_samples
+
+    doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
+    weights = Recipe.from_dict(doc.get('recipe', {})).weights
+    floor = float((doc.get('args') or {}).get('recall_floor', 0.85))
+    return (*recipe_samples(weights, args.data_root), floor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,11 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = SSDConfig.from_json((run / 'config.json').read_text())
     model = build_ssd(config)
     model.load_weights(args.weights or run / 'best.weights.h5')
-    calibration, evaluation = training_samples(args)
+    recall_floor = None
+    if args.recipe:
+        calibration, evaluation, recall_floor = _recipe_samples(args)
+    else:
+        calibration, evaluation = training_samples(args)
     if not calibration:
-        raise SystemExit('no calibration images: give --sources, --egohands and/or --yolo')
+        raise SystemExit('no calibration images: give --recipe, --sources, --egohands or --yolo')
     export_run(model, config, run, Path(args.out), calibration, evaluation,
-               args.calibration_images, args.seed)
+               args.calibration_images, args.seed, recall_floor)
     return 0
 
 

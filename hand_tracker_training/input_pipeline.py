@@ -27,6 +27,7 @@ class CachedImage:
     rgb: np.ndarray
     boxes: np.ndarray
     scale: float  # cached size / original size
+    source: str = ''  # the sample's source (data set / video)
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -50,7 +51,7 @@ def cache_images(samples: Iterable, cache_side: int = 640,
             rgb = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)),
                              interpolation=cv2.INTER_AREA)
         boxes = np.asarray(s.boxes, np.float32).reshape(-1, 4) * scale
-        out.append(CachedImage(rgb, boxes, scale))
+        out.append(CachedImage(rgb, boxes, scale, getattr(s, 'source', '')))
     return out
 
 

@@ -28,6 +28,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 import csv
 import importlib.util
@@ -51,8 +52,18 @@ SHARED_TFLITE = (Path(__file__).resolve().parents[2] / 'shared' / 'weights'
 
 
 # ----------------------------------------------------------------------------- data
+def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
+    """Return (training, validation) samples of the recipe's weighted sources (sources.py)."""
+    from hand_tracker_training.sources import recipe_samples
+
+    return recipe_samples(args.recipe_settings.weights, args.data_root,
+                          args.smoke_images if args.smoke else 0)
+
+
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:
-    """(training, validation) samples of the source options; --smoke keeps a few."""
+    """Return (training, validation) samples of --recipe or the source options (--smoke: a few)."""
+    if getattr(args, 'recipe_settings', None) is not None:
+        return load_recipe_samples(args)
     train, val = training_samples(args)
     if args.smoke:
         train, val = train[:args.smoke_images], val[:max(2, args.smoke_images // 2)]
@@ -63,8 +74,7 @@ def load_samples(args: argparse.Namespace) -> tuple[list, list]:
 
 # ----------------------------------------------------------------------------- callbacks
 class ValidationAP(keras.callbacks.Callback):
-    """
-    COCO metrics of the model on the validation images every `every` epochs.
+    """COCO metrics of the model on the validation images every `every` epochs.
 
     Adds ``val_AP``, ``val_AP50``, ``val_AP75`` to the epoch logs (later callbacks such as
     TensorBoard see them), appends them to ``validation.csv`` (CSVLogger fixes its columns at
@@ -78,32 +88,65 @@ class ValidationAP(keras.callbacks.Callback):
         self.config, self.samples, self.images = config, list(samples), images
         self.sizes = [(int(s.width), int(s.height)) for s in self.samples]
         self.out, self.every, self.epochs, self.best = out, every, epochs, best
+        self.sources = sorted({s.source for s in self.samples})
+        #: select on the mean over sources of AP@0.5 when the samples come from several
+        self.key = 'AP50_source_mean' if len(self.sources) > 1 else 'AP50'
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def metrics(self, preds: list) -> dict:
+        """Pooled COCO metrics, plus AP@0.5 per source and its mean with several sources."""
         from hand_tracker_training.evaluate import coco_metrics
 
+        m = coco_metrics(self.samples, preds)
+        if self.key == 'AP50_source_mean':
+            for src in self.sources:
+                idx = [i for i, s in enumerate(self.samples) if s.source == src]
+                m[f'AP50_{src}'] = coco_metrics([self.samples[i] for i in idx],
+                                                [preds[i] for i in idx])['AP50']
+            m['AP50_source_mean'] = float(np.mean([m[f'AP50_{s}'] for s in self.sources]))
+        return m
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs is None or ((epoch + 1) % self.every and epoch + 1 != self.epochs):
             return
         t0 = time.time()
-        preds = predict_detections(self.model, self.config, self.images, self.sizes)
-        m = coco_metrics(self.samples, preds)
+        m = self.metrics(predict_detections(self.model, self.config, self.images, self.sizes))
         logs.update(val_AP=m['AP'], val_AP50=m['AP50'], val_AP75=m['AP75'])
+        keys = ['AP', 'AP50', 'AP75'] + [k for k in m if k.startswith('AP50_')]
         csv_path = self.out / 'validation.csv'
         new = not csv_path.exists()
         with open(csv_path, 'a', newline='') as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(['epoch', 'AP', 'AP50', 'AP75'])
-            writer.writerow([epoch + 1, m['AP'], m['AP50'], m['AP75']])
-        better = m['AP50'] > self.best
+                writer.writerow(['epoch'] + keys)
+            writer.writerow([epoch + 1] + [m[k] for k in keys])
+        better = m[self.key] > self.best
         if better:
-            self.best = m['AP50']
+            self.best = m[self.key]
             self.model.save_weights(self.out / 'best.weights.h5')
             (self.out / 'best.json').write_text(json.dumps(
-                {'epoch': epoch + 1, **{k: m[k] for k in ('AP', 'AP50', 'AP75')}}, indent=1))
+                {'epoch': epoch + 1, 'selected_on': self.key, **{k: m[k] for k in keys}},
+                indent=1))
+        per_source = '  '.join(f'{k[5:]} {m[k]:.3f}' for k in keys if k.startswith('AP50_'))
         print(f'epoch {epoch + 1}: val AP@0.5 {m["AP50"]:.4f}  AP {m["AP"]:.4f}  '
-              f'AP@0.75 {m["AP75"]:.4f}{"  (best, saved)" if better else ""}  '
+              f'AP@0.75 {m["AP75"]:.4f}  {per_source}{"  (best, saved)" if better else ""}  '
               f'[{time.time() - t0:.0f} s]', flush=True)
+
+
+class StepProgress(keras.callbacks.Callback):
+    """A log line every `every` training steps (step, loss, seconds per step), so a slow run's
+    log shows how far an epoch has got."""
+
+    def __init__(self, every: int = 25) -> None:
+        super().__init__()
+        self.every, self.t0 = every, time.time()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.t0, self.epoch = time.time(), epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if (batch + 1) % self.every == 0:
+            print(f'  epoch {self.epoch} step {batch + 1}: loss {(logs or {}).get("loss", 0):.4f}'
+                  f'  {(time.time() - self.t0) / (batch + 1):.2f} s/step', flush=True)
 
 
 class EpochState(keras.callbacks.Callback):
@@ -192,7 +235,38 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--smoke', action='store_true',
                    help='CI smoke run: a few images, 2 epochs, 128 px input, full export')
     t.add_argument('--smoke-images', type=int, default=8)
+    r = p.add_argument_group('many-domain recipe (config/train_recipe.yaml)')
+    r.add_argument('--recipe', help="recipe YAML: 'args' (defaults of these options), "
+                   "'anchors' (AnchorConfig), 'recipe' (sampling and composition, "
+                   "hand_tracker_training.recipe.Recipe); data from the sources split")
+    r.add_argument('--mine-model', default='',
+                   help='a detector (.tflite) whose false positives on the training images '
+                        'become hard-negative crops')
+    r.add_argument('--recall-floor', type=float, default=0.85,
+                   help="operating point: every validation source's recall >= this")
     return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; a --recipe file's ``args`` become the defaults (the command line
+    still wins) and its ``anchors`` / ``recipe`` sections are kept on the namespace."""
+    import yaml
+
+    from hand_tracker_training.recipe import Recipe
+
+    p = _parser()
+    args = p.parse_args(argv)
+    args.recipe_settings, args.anchor_settings = None, None
+    if args.recipe:
+        doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
+        unknown = set(doc.get('args', {})) - set(vars(args))
+        if unknown:
+            raise SystemExit(f'{args.recipe}: unknown args {sorted(unknown)}')
+        p.set_defaults(**doc.get('args', {}))
+        args = p.parse_args(argv)
+        args.recipe_settings = Recipe.from_dict(doc.get('recipe', {}))
+        args.anchor_settings = doc.get('anchors')
+    return args
 
 
 def _resolve_init(init: str, alpha: float) -> str:
@@ -217,7 +291,7 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
     cbs: list = []
     if validation is not None:
         cbs.append(validation)
-    cbs += [keras.callbacks.ModelCheckpoint(out / 'last.keras'),
+    cbs += [StepProgress(), keras.callbacks.ModelCheckpoint(out / 'last.keras'),
             keras.callbacks.CSVLogger(out / 'history.csv', append=args.resume),
             EpochState(out, validation)]
     if keras.backend.backend() == 'tensorflow' and importlib.util.find_spec('tensorboard'):
@@ -227,6 +301,65 @@ def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
         print(f'no TensorBoard logs (they need the tensorboard package and the TensorFlow '
               f'backend; this is {keras.backend.backend()}): history.csv only', flush=True)
     return cbs
+
+
+def _jsonable(value):
+    """JSON form of the recipe objects kept on the arguments."""
+    return value.to_dict() if hasattr(value, 'to_dict') else str(value)
+
+
+def new_config(args: argparse.Namespace) -> SSDConfig:
+    """The network of a new run: input size, width and the recipe's anchors."""
+    from hand_tracker_training.anchors import AnchorConfig
+
+    anchors = AnchorConfig(**{k: tuple(v) if isinstance(v, list) else v
+                              for k, v in (args.anchor_settings or {}).items()})
+    return SSDConfig(input_size=args.input_size, alpha=args.alpha, anchors=anchors)
+
+
+def training_dataset(args: argparse.Namespace, samples: list, config: SSDConfig,
+                     out: Path) -> SSDDataset:
+    """The plain SSD dataset, or with --recipe the balanced, composed one (its mix is printed
+    and written to ``mix.json``)."""
+    from hand_tracker_training.recipe import RecipeAugmenter, RecipeDataset, hand_bank
+
+    images = cache_images(samples, args.cache_side)
+    kw = dict(batch_size=args.batch_size, seed=args.seed, workers=args.workers,
+              use_multiprocessing=False)
+    if args.recipe_settings is None:
+        return SSDDataset(images, config.anchor_boxes(), config.input_size, augment=True, **kw)
+    recipe = args.recipe_settings
+    masks, box_cuts = hand_bank(samples, images, recipe, np.random.default_rng(args.seed))
+    negatives = mined_negatives(args, samples, images, out)
+    composer = RecipeAugmenter(images, recipe, masks, box_cuts, negatives)
+    ds = RecipeDataset(images, config.anchor_boxes(), config.input_size, recipe, composer, **kw)
+    mix = {'weights': recipe.weights, 'drawn_per_epoch': ds.mix(),
+           'training_images': dict(Counter(c.source for c in images)),
+           'polygon_cutouts': len(masks), 'box_cutouts': len(box_cuts),
+           'images_with_mined_negatives': len(negatives), 'recipe': recipe.to_dict()}
+    (out / 'mix.json').write_text(json.dumps(mix, indent=1))
+    print(f'mix per epoch: {mix["drawn_per_epoch"]} (training images '
+          f'{mix["training_images"]}); {len(masks)} polygon + {len(box_cuts)} box hand '
+          f'cutouts; mined negatives on {len(negatives)} images', flush=True)
+    return ds
+
+
+def mined_negatives(args: argparse.Namespace, samples: list, images: list,
+                    out: Path) -> dict[int, np.ndarray]:
+    """``{image index: false-positive boxes at cache scale}`` of --mine-model on the training
+    images (cached in ``hard_negatives.json``); empty without --mine-model."""
+    if not args.mine_model:
+        return {}
+    from hand_tracker_training.recipe import mine_false_positives
+
+    cache = out / 'hard_negatives.json'
+    if cache.exists():
+        found = json.loads(cache.read_text())
+    else:
+        found = mine_false_positives(args.mine_model, samples)
+        cache.write_text(json.dumps(found))
+    return {i: np.asarray(found[s.image_path], np.float32) * images[i].scale
+            for i, s in enumerate(samples) if found.get(s.image_path)}
 
 
 def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
@@ -242,9 +375,9 @@ def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig
 def _new_model(args: argparse.Namespace,
                out: Path) -> tuple[keras.Model, SSDConfig, int, float]:
     """Return a new initialised model, its config (written to `out`), 0 epochs done, no best."""
-    config = SSDConfig(input_size=args.input_size, alpha=args.alpha)
+    config = new_config(args)
     (out / 'config.json').write_text(config.to_json())
-    (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=str))
+    (out / 'args.json').write_text(json.dumps(vars(args), indent=1, default=_jsonable))
     model = build_ssd(config)
     init = _resolve_init(args.init, args.alpha)
     try:
@@ -287,11 +420,9 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
     model, config, initial_epoch, best = _resume(args, out) if args.resume \
         else _new_model(args, out)
 
-    anchors = config.anchor_boxes()
-    train_ds = SSDDataset(cache_images(train_samples, args.cache_side), anchors,
-                          config.input_size, args.batch_size, augment=True, seed=args.seed,
-                          workers=args.workers, use_multiprocessing=False)
+    train_ds = training_dataset(args, train_samples, config, out)
     train_ds.epoch = initial_epoch
+    train_ds._order = train_ds._permutation()  # the resumed epoch's order, not epoch 0's
     steps = len(train_ds)
     if not args.resume:
         _compile(model, args, steps)
@@ -318,11 +449,13 @@ def train(args: argparse.Namespace) -> tuple[keras.Model, SSDConfig, list, list]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``hand-tracker-train``: train, keep the best validation AP@0.5, export."""
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     defaults = {'input_size': 300, 'epochs': 60, 'batch_size': 16}
     if args.smoke:
         defaults = {'input_size': 128, 'epochs': 2, 'batch_size': 4}
         args.eval_every, args.calibration_images, args.warmup_epochs = 1, 4, 0.0
+        if args.recipe_settings is not None:
+            args.recipe_settings.epoch_size = 16
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -331,7 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hand_tracker_training.export import export_run
 
         export_run(model, config, Path(args.out), Path(args.out) / 'export', train_samples,
-                   val_samples, args.calibration_images, args.seed)
+                   val_samples, args.calibration_images, args.seed,
+                   args.recall_floor if args.recipe_settings is not None else None)
     return 0
 
 
