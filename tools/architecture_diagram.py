@@ -4,7 +4,7 @@ Draw ``docs/architecture.png``: the run-time data flow and the training pipeline
 
 Usage: ``python3 tools/architecture_diagram.py [OUT.png]`` (matplotlib only; 1600 px wide).
 Boxes are modules (bold: the module, below: what it does); yellow boxes are ROS topics, grey
-boxes files, dashed boxes modules of a branch being merged.
+boxes files.
 """
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ def training(ax):
         'parts.py: config/data_splits.yaml parts\nsources.py: source options of every CLI\n'
         'stats.py  download.py  cli.py')
     box(ax, 40, 41, 66, 52, 'recipe.py  +  sources.py', 'many-domain mix, mosaic,\n'
-        'copy-paste, hard negatives', 'branch')
+        'copy-paste, hard negatives')
     box(ax, 40, 27, 66, 37.5, 'tfrecord', 'OD API TFRecords\n(hand-tracker-dataset\nconvert)')
     box(ax, 70, 38, 95, 52, 'input_pipeline', 'SSDDataset (Keras\nPyDataset, numpy+cv2)\n'
         '+ augment.py')
@@ -126,7 +126,7 @@ def training(ax):
     box(ax, 129, 38, 157, 52, 'train', 'hand-tracker-train\nrun dir: checkpoints,\n'
         'curves, best.json')
     arrow(ax, (36, 46.5), (40, 46.5))
-    arrow(ax, (30, 52), (76, 52), 'Samples (main)', rad=-0.12, label_at=0.5, dy=2.2)
+    arrow(ax, (30, 52), (76, 52), 'Samples (no --recipe)', rad=-0.12, label_at=0.5, dy=2.2)
     arrow(ax, (36, 32), (40, 32))
     arrow(ax, (66, 46.5), (70, 46.5))
     arrow(ax, (95, 45), (99, 45))
@@ -136,7 +136,7 @@ def training(ax):
         '(int8 calibrated on ~100 images)\nlabel_map.pbtxt, metrics.json')
     arrow(ax, (143, 38), (143, 31))
     box(ax, 84, 19, 111, 31, 'calibrate.py', 'score_threshold on val\nparts -> model_info.yaml',
-        'branch')
+        )
     arrow(ax, (115, 25), (111, 25))
     box(ax, 43, 3, 80, 19.5, 'eval_suite  /  evaluate', 'hand-tracker-eval (eval_cli.py)\n'
         'COCO metrics per source\n(config/eval_suite.yaml), PR curves,\nfailure sheets')
@@ -153,7 +153,7 @@ def legend(ax):
     """Draw the key to the box styles."""
     x = 40
     for style, text in (('module', 'module'), ('node', 'rclpy node'), ('topic', 'ROS topic'),
-                        ('file', 'files'), ('branch', 'branch trainfix, being merged')):
+                        ('file', 'files')):
         s = STYLES[style]
         ax.add_patch(FancyBboxPatch((x, 57), 3, 2, boxstyle='round,pad=0,rounding_size=0.4',
                                     fc=s['fc'], ec=s['ec'], ls=s['ls'], lw=1.3))
