@@ -1,10 +1,11 @@
-"""``hand-tracker-eval``: COCO evaluation of an exported detector, one set or a suite of sets.
+r"""
+``hand-tracker-eval``: COCO evaluation of an exported detector, one set or a suite of sets.
 
 The detector runs through the node's backends (:func:`hand_tracker_ros.backends.load_detector`)::
 
-    hand-tracker-eval --model models/model.tflite --suite config/eval_suite.yaml \\
+    hand-tracker-eval --model models/model.tflite --suite config/eval_suite.yaml \
         --json eval.json --plots eval_plots/
-    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \\
+    hand-tracker-eval --model models/model.tflite --egohands ../shared/data/egohands \
         --videos CARDS_OFFICE_S_B --json eval.json --plots eval_plots/
 
 One set (the source options of :mod:`hand_tracker_training.datasets.sources`, ``--part``):
@@ -18,17 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
+import sys
 from typing import Optional, Sequence
 
-from hand_tracker_training.datasets.sources import (add_source_options, has_sources,
-                                                    load_sources)
-from hand_tracker_training.eval_suite import (POOLED, format_suite_table, load_suite,
-                                              model_threshold, operating_point, plot_pr_curves,
-                                              read_suite, write_failure_sheets)
-from hand_tracker_training.evaluate import (JSON_METRIC_KEYS, coco_metrics, evaluate_detector,
-                                            format_table, plot_pr_curve, write_failure_cases)
+from hand_tracker_training.datasets.sources import add_source_options, has_sources, load_sources
+from hand_tracker_training.eval_suite import (format_suite_table, load_suite, model_threshold,
+                                              operating_point, plot_pr_curves, POOLED, read_suite,
+                                              write_failure_sheets)
+from hand_tracker_training.evaluate import (coco_metrics, evaluate_detector, format_table,
+                                            JSON_METRIC_KEYS, plot_pr_curve, write_failure_cases)
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -60,7 +60,7 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def set_report(samples: Sequence, metrics: dict) -> dict:
-    """The JSON report of one set: images, hands, COCO metrics and latency (when measured)."""
+    """Report one set in JSON: images, hands, COCO metrics and latency (when measured)."""
     report = {'images': len(samples), 'hands': int(sum(len(s.boxes) for s in samples))}
     report.update({key: metrics[key] for key in JSON_METRIC_KEYS})
     report.update({key: metrics[key] for key in ('latency_ms_median', 'latency_ms_p95')
@@ -93,8 +93,11 @@ def _single(args: argparse.Namespace, detector) -> int:
 
 
 def _evaluate_sets(detector, sets: dict, min_score: float) -> tuple[dict, dict]:
-    """(metrics, predictions) by set name, and under POOLED those of every set together (the
-    same detections, no latency)."""
+    """
+    Evaluate every set: (metrics, predictions) by set name.
+
+    Under POOLED, those of every set together (the same detections, no latency).
+    """
     metrics, predictions = {}, {}
     for name, samples in sets.items():
         metrics[name], predictions[name] = evaluate_detector(detector, samples,
@@ -130,7 +133,7 @@ def _suite(args: argparse.Namespace, detector) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
     args = _parse_args(argv)
-    from hand_tracker_ros.backends import ModelLoadError, load_detector
+    from hand_tracker_ros.backends import load_detector, ModelLoadError
 
     try:
         detector = load_detector(str(args.model), str(args.label_map) if args.label_map else None,

@@ -1,4 +1,5 @@
-"""Evaluation per data set: a suite of sets, one row each, the operating point, PR curves.
+"""
+Evaluation per data set: a suite of sets, one row each, the operating point, PR curves.
 
 A suite file (``config/eval_suite.yaml``) lists sets. An entry either names a data set of the
 split file with a part (``{name: egohands, part: test}``; ``source:`` when the row name
@@ -20,17 +21,16 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import cv2
-import numpy as np
-import yaml
-
 from hand_tracker_ros.detections import Detections
 from hand_tracker_training.datasets.coco import load_coco
 from hand_tracker_training.datasets.egohands import load_egohands
 from hand_tracker_training.datasets.parts import DATA_SPLITS, load_part, read_data_splits
 from hand_tracker_training.datasets.sample import Sample
 from hand_tracker_training.datasets.yolo import load_yolo
-from hand_tracker_training.evaluate import (IOU_THRESHOLDS, RECALL_THRESHOLDS, match_detections,
+from hand_tracker_training.evaluate import (IOU_THRESHOLDS, match_detections, RECALL_THRESHOLDS,
                                             write_failure_cases)
+import numpy as np
+import yaml
 
 #: The node's ``score_threshold`` default (config/hand_tracker.yaml).
 NODE_DEFAULT_THRESHOLD = 0.5
@@ -41,8 +41,12 @@ POOLED = 'pooled'
 
 
 def model_threshold(model: str | Path) -> tuple[float, str]:
-    """(operating threshold, where it comes from) of a model file: ``score_threshold`` of
-    ``model_info.yaml`` beside it, else :data:`NODE_DEFAULT_THRESHOLD`."""
+    """
+    Return (operating threshold, where it comes from) of a model file.
+
+    The threshold is ``score_threshold`` of ``model_info.yaml`` beside it, else
+    :data:`NODE_DEFAULT_THRESHOLD`.
+    """
     info = Path(model).parent / MODEL_INFO
     if info.is_file():
         value = (yaml.safe_load(info.read_text(encoding='utf-8')) or {}).get('score_threshold')
@@ -52,7 +56,7 @@ def model_threshold(model: str | Path) -> tuple[float, str]:
 
 
 def read_suite(path: str | Path) -> list[dict]:
-    """The entries of a suite file, paths made absolute; ValueError for a malformed one."""
+    """Read the entries of a suite file, paths made absolute; ValueError for a malformed one."""
     path = Path(path)
     suite = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
     entries = suite.get('sets')
@@ -86,8 +90,11 @@ def _read_entry(entry: dict, data_root: Optional[Path]) -> list[Sample]:
 
 def load_suite(entries: Sequence[dict], data_root: Optional[Path] = None,
                limit: Optional[int] = None) -> dict[str, list[Sample]]:
-    """``{set name: samples}`` of suite entries (``dataset`` = the set name); at most `limit`
-    (or the entry's ``limit``) images per set, spread evenly."""
+    """
+    Load ``{set name: samples}`` of suite entries (``dataset`` = the set name).
+
+    At most `limit` (or the entry's ``limit``) images per set, spread evenly.
+    """
     sets = {}
     for entry in entries:
         samples = _read_entry(entry, data_root)
@@ -102,8 +109,12 @@ def load_suite(entries: Sequence[dict], data_root: Optional[Path] = None,
 
 def operating_point(samples: Sequence[Sample], predictions: Sequence[Detections],
                     threshold: float, iou: float = 0.5) -> dict:
-    """Precision, recall and F1 of the detections scoring at least `threshold`, matched
-    greedily at IoU `iou` (:func:`~hand_tracker_training.evaluate.match_detections`)."""
+    """
+    Compute precision, recall and F1 of the detections scoring at least `threshold`.
+
+    Detections are matched greedily at IoU `iou`
+    (:func:`~hand_tracker_training.evaluate.match_detections`).
+    """
     tp = fp = fn = 0
     for sample, det in zip(samples, predictions):
         det_tp, gt_found = match_detections(sample.boxes, det.filter(threshold), iou)
@@ -173,8 +184,11 @@ def contact_sheet(images: Sequence[Path], png: str | Path, columns: int = 3,
 
 def write_failure_sheets(sets: dict[str, list[Sample]], predictions: dict[str, list],
                          out_dir: Path, threshold: float, n: int = 6) -> list[Path]:
-    """Per set, ``failures_<set>.png``: a sheet of its `n` worst images at `threshold` (the
-    annotated images are kept in ``failures/<set>/``)."""
+    """
+    Write per set ``failures_<set>.png``: a sheet of its `n` worst images at `threshold`.
+
+    The annotated images are kept in ``failures/<set>/``.
+    """
     sheets = []
     for name, samples in sets.items():
         cases = write_failure_cases(samples, predictions[name], out_dir / 'failures' / name,

@@ -1,4 +1,5 @@
-"""The train/val/test parts of config/data_splits.yaml on the real data of ../shared/data.
+"""
+The train/val/test parts of config/data_splits.yaml on the real data of ../shared/data.
 
 Counts come from the data README and from listing the folders (independent of the module):
 EgoHands 3 videos x 100 frames; webcam 1,245 + 312 = 1,557 frames in 17 sessions; ASL
@@ -7,18 +8,17 @@ EgoHands 3 videos x 100 frames; webcam 1,245 + 312 = 1,557 frames in 17 sessions
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
-
-import numpy as np
-import pytest
-from PIL import Image
+import re
 
 from hand_tracker_training.cli_args import split_list
-from hand_tracker_training.datasets import PARTS, load_part, read_data_splits
+from hand_tracker_training.datasets import load_part, PARTS, read_data_splits
 from hand_tracker_training.datasets.cli import main
 from hand_tracker_training.datasets.parts import load_parts, parts_table
 from hand_tracker_training.datasets.sources import add_source_options, load_sources
+import numpy as np
+from PIL import Image
+import pytest
 
 TOTAL_IMAGES = {'egohands': 300, 'hands_webcam_subhih': 1557, 'asl_letters_roboflow': 1728,
                 'hands_closeup_roboflow': 452, 'hand_gestures_roboflow': 839}

@@ -1,4 +1,5 @@
-"""hand-tracker-eval --suite on the real shared data with the shipped models/model.tflite.
+"""
+hand-tracker-eval --suite on the real shared data with the shipped models/model.tflite.
 
 Small subsets (``limit``) keep it quick; what is checked does not depend on the model's quality:
 rows per set and pooled, JSON keys per set as for one set, the threshold in force and where it
@@ -9,13 +10,12 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-import yaml
-
+from conftest import REPO
 from hand_tracker_training.datasets import load_part, read_data_splits, write_coco
 from hand_tracker_training.eval_cli import main
 from hand_tracker_training.eval_suite import model_threshold, read_suite
-from conftest import REPO
+import pytest
+import yaml
 
 MODEL = REPO / 'models' / 'model.tflite'
 SET_KEYS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'images', 'hands',
@@ -24,7 +24,7 @@ SET_KEYS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'images', 'hands
 
 @pytest.fixture(scope='module')
 def model_dir(tmp_path_factory):
-    """A copy of the shipped model with a model_info.yaml giving its threshold."""
+    """Copy the shipped model, with a model_info.yaml giving its threshold."""
     folder = tmp_path_factory.mktemp('model')
     shutil.copy(MODEL, folder / 'model.tflite')
     shutil.copy(REPO / 'models' / 'label_map.pbtxt', folder / 'label_map.pbtxt')

@@ -1,4 +1,5 @@
-"""Hand detection data: the :class:`Sample` type, one reader per format, splits, statistics.
+"""
+Hand detection data: the :class:`Sample` type, one reader per format, splits, statistics.
 
 Every reader returns :class:`Sample` objects (``sample``): one image, its size and its hands as
 ``float32 (N, 4)`` [x_min, y_min, x_max, y_max] pixel boxes of the single class ``hand``.
@@ -18,18 +19,18 @@ never the other way round):
 """
 from hand_tracker_ros.vocabulary import HAND, IMAGE_SUFFIXES, SIDES
 from hand_tracker_training.datasets.coco import load_coco, write_coco
-from hand_tracker_training.datasets.download import (EGOHANDS_ARCHIVE_URL, EGOHANDS_URL,
-                                                     DownloadError, download_egohands)
+from hand_tracker_training.datasets.download import (download_egohands, DownloadError,
+                                                     EGOHANDS_ARCHIVE_URL, EGOHANDS_URL)
 from hand_tracker_training.datasets.egohands import (EGOHANDS_ACTIVITIES, EGOHANDS_LOCATIONS,
-                                                     EGOHANDS_VIDEOS, egohands_samples_dir,
+                                                     egohands_samples_dir, EGOHANDS_VIDEOS,
                                                      load_egohands, partner_video)
-from hand_tracker_training.datasets.parts import PARTS, load_part, read_data_splits
-from hand_tracker_training.datasets.sample import DatasetWarning, Sample, image_size
-from hand_tracker_training.datasets.splits import (DEFAULT_SPLIT, SHIPPED_SPLIT, VideoSplit,
-                                                   split_by_videos)
+from hand_tracker_training.datasets.parts import load_part, PARTS, read_data_splits
+from hand_tracker_training.datasets.sample import DatasetWarning, image_size, Sample
+from hand_tracker_training.datasets.splits import (DEFAULT_SPLIT, SHIPPED_SPLIT, split_by_videos,
+                                                   VideoSplit)
 from hand_tracker_training.datasets.stats import (BOX_SIZE_EDGES, COCO_MEDIUM, COCO_SMALL,
-                                                  PREVIEW_MAX_SIDE, SIDE_COLOURS, dataset_stats,
-                                                  plot_stats, write_previews)
+                                                  dataset_stats, plot_stats, PREVIEW_MAX_SIDE,
+                                                  SIDE_COLOURS, write_previews)
 from hand_tracker_training.datasets.yolo import load_yolo
 
 __all__ = [

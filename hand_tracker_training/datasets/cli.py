@@ -1,11 +1,12 @@
-"""``hand-tracker-dataset``: convert data sets to OD API TFRecords, statistics, parts, download.
+r"""
+``hand-tracker-dataset``: convert data sets to OD API TFRecords, statistics, parts, download.
 
 Examples::
 
     hand-tracker-dataset download --dest ../egohands_full
     hand-tracker-dataset convert --egohands ../egohands_full --split default --out records/
     hand-tracker-dataset convert --sources all --out records/
-    hand-tracker-dataset convert --egohands ../shared/data/egohands --split shipped \\
+    hand-tracker-dataset convert --egohands ../shared/data/egohands --split shipped \
         --yolo ../shared/data/hand_gestures_roboflow --splits train --out records/
     hand-tracker-dataset stats --yolo ../shared/data/hand_gestures_roboflow --splits train,valid
     hand-tracker-dataset parts --markdown docs/DATA_SPLITS.md
@@ -18,16 +19,16 @@ The data source options are those of every command (:mod:`.sources`).
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from collections.abc import Mapping, Sequence
+import json
 from pathlib import Path
+import sys
 from typing import Optional
 
 from hand_tracker_ros.label_map import write_label_map
 from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
-from hand_tracker_training.datasets.download import (EGOHANDS_ARCHIVE_URL, EGOHANDS_URL,
-                                                     download_egohands)
+from hand_tracker_training.datasets.download import (download_egohands, EGOHANDS_ARCHIVE_URL,
+                                                     EGOHANDS_URL)
 from hand_tracker_training.datasets.parts import DATA_SPLITS, parts_table, read_data_splits
 from hand_tracker_training.datasets.sample import Sample
 from hand_tracker_training.datasets.sources import (add_source_options, has_sources,
@@ -110,8 +111,11 @@ def _stats(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``hand-tracker-dataset``; returns the exit status (0 ok, 2 bad input or failed
-    download)."""
+    """
+    Run ``hand-tracker-dataset``.
+
+    Returns the exit status (0 ok, 2 bad input or failed download).
+    """
     args = _parse_args(argv)
     try:
         if args.command == 'download':

@@ -1,19 +1,20 @@
 """COCO detection JSON: read any categories as hands, write samples as one category ``hand``."""
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
+import json
 from pathlib import Path
 from typing import Optional
 
 from hand_tracker_ros.vocabulary import HAND, SIDES
-from hand_tracker_training.datasets.sample import (Sample, clip_box, image_size, make_sample,
+from hand_tracker_training.datasets.sample import (clip_box, image_size, make_sample, Sample,
                                                    warn_dropped)
 
 
 def load_coco(json_path: str | Path, image_dir: Optional[str | Path] = None,
               category_names: Optional[Iterable[str]] = None) -> list[Sample]:
-    """The images of a COCO detection JSON (``bbox`` = [x, y, width, height] pixels) as hands.
+    """
+    Load the images of a COCO detection JSON (``bbox`` = [x, y, width, height] pixels) as hands.
 
     `image_dir`: where ``file_name`` is relative to (default: the JSON's folder).
     `category_names`: the categories that are hands (default: all). Crowd annotations
@@ -70,9 +71,12 @@ def load_coco(json_path: str | Path, image_dir: Optional[str | Path] = None,
 
 def write_coco(samples: Sequence[Sample], json_path: str | Path,
                image_dir: Optional[str | Path] = None) -> Path:
-    """Write `samples` as a COCO detection JSON with one category, ``hand`` (id 1); sides as
-    annotation ``attributes.side``. ``file_name`` is relative to `image_dir` when the image is
-    inside it, else absolute. Returns the path."""
+    """
+    Write `samples` as a COCO detection JSON with one category, ``hand`` (id 1).
+
+    Sides are annotation ``attributes.side``. ``file_name`` is relative to `image_dir` when the
+    image is inside it, else absolute. Returns the path.
+    """
     json_path = Path(json_path)
     base = Path(image_dir).resolve() if image_dir is not None else None
     images, annotations = [], []

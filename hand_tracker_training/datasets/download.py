@@ -1,16 +1,15 @@
 """Download and unzip the full EgoHands (``hand-tracker-dataset download``)."""
 from __future__ import annotations
 
-import hashlib
-import urllib.request
-import zipfile
 from collections.abc import Sequence
+import hashlib
 from pathlib import Path
 from typing import Optional
-
-from tqdm import tqdm
+import urllib.request
+import zipfile
 
 from hand_tracker_training.datasets.egohands import EGOHANDS_VIDEOS
+from tqdm import tqdm
 
 EGOHANDS_URL = 'http://vision.soic.indiana.edu/egohands_files/egohands_data.zip'
 #: The Internet Archive's copy of the same file, tried when the official server fails.
@@ -52,7 +51,11 @@ def _sha256(path: Path) -> str:
 
 
 def _egohands_root_in(dest: Path) -> Optional[Path]:
-    """The folder holding ``_LABELLED_SAMPLES``: `dest` or one of its sub-folders, or None."""
+    """
+    Find the folder holding ``_LABELLED_SAMPLES``.
+
+    It is `dest` or one of its sub-folders; None when there is none.
+    """
     if not dest.is_dir():
         return None
     return next((f.parent for f in (dest / '_LABELLED_SAMPLES', *dest.glob('*/_LABELLED_SAMPLES'))
@@ -62,7 +65,8 @@ def _egohands_root_in(dest: Path) -> Optional[Path]:
 def download_egohands(dest: str | Path, urls: Sequence[str] = (EGOHANDS_URL, EGOHANDS_ARCHIVE_URL),
                       sha256: Optional[str] = None, timeout: float = 30.0,
                       progress: bool = True) -> Path:
-    """Download ``egohands_data.zip`` (1.3 GB) into `dest`, check it and unzip it there.
+    """
+    Download ``egohands_data.zip`` (1.3 GB) into `dest`, check it and unzip it there.
 
     The URLs are tried in order; a partial ``egohands_data.zip.part`` is resumed. The archive
     must have the length the server announced and be a zip whose every member passes its CRC

@@ -1,4 +1,5 @@
-"""EgoHands (Bambach et al., ICCV 2015) in its original layout.
+"""
+EgoHands (Bambach et al., ICCV 2015) in its original layout.
 
 ``<root>/_LABELLED_SAMPLES/<VIDEO>/frame_NNNN.jpg`` + ``polygons.mat``. A hand's box is the
 min/max of its segmentation polygon clipped to the image; hands cut by the image border are
@@ -11,13 +12,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
 
+from hand_tracker_ros.vocabulary import SIDES
+from hand_tracker_training.datasets.sample import (clip_box, image_size, make_sample, Sample,
+                                                   warn_dropped)
 import numpy as np
 import scipy.io
 from tqdm import tqdm
-
-from hand_tracker_ros.vocabulary import SIDES
-from hand_tracker_training.datasets.sample import (Sample, clip_box, image_size, make_sample,
-                                                   warn_dropped)
 
 #: The ``dataset`` of every EgoHands sample, whatever its folder is called.
 EGOHANDS = 'egohands'
@@ -57,7 +57,11 @@ EGOHANDS_VIDEOS: tuple[str, ...] = (
 
 
 def partner_video(video: str) -> str:
-    """The other camera of the same interaction: ``CARDS_OFFICE_S_B`` -> ``CARDS_OFFICE_B_S``."""
+    """
+    Return the other camera of the same interaction.
+
+    ``CARDS_OFFICE_S_B`` -> ``CARDS_OFFICE_B_S``.
+    """
     parts = video.split('_')
     if len(parts) != 4:
         raise ValueError(f'{video!r} is not an EgoHands video name '
@@ -66,8 +70,12 @@ def partner_video(video: str) -> str:
 
 
 def egohands_samples_dir(root: str | Path) -> Path:
-    """The ``_LABELLED_SAMPLES`` folder of an EgoHands root (``root`` itself when it holds the
-    video folders). Raises FileNotFoundError when there is no video with a ``polygons.mat``."""
+    """
+    Return the ``_LABELLED_SAMPLES`` folder of an EgoHands root.
+
+    That is ``root`` itself when it holds the video folders. Raises FileNotFoundError when there
+    is no video with a ``polygons.mat``.
+    """
     root = Path(root)
     for folder in (root / '_LABELLED_SAMPLES', root):
         if folder.is_dir() and any((v / 'polygons.mat').is_file() for v in folder.iterdir()):
@@ -89,7 +97,11 @@ def _polygon_sides(entry: np.void, mat: Path) -> list[tuple[str, np.ndarray]]:
 
 
 def _load_video(video_dir: Path, dropped: list[str], dataset: str) -> list[Sample]:
-    """The labelled frames of one EgoHands video; degenerate hands are appended to `dropped`."""
+    """
+    Load the labelled frames of one EgoHands video.
+
+    Degenerate hands are appended to `dropped`.
+    """
     mat = video_dir / 'polygons.mat'
     frames = sorted(p for p in video_dir.iterdir() if p.suffix.lower() in ('.jpg', '.jpeg'))
     try:
@@ -125,8 +137,10 @@ def _load_video(video_dir: Path, dropped: list[str], dataset: str) -> list[Sampl
 
 def load_egohands(root: str | Path, videos: Optional[Iterable[str]] = None,
                   progress: bool = True) -> list[Sample]:
-    """The labelled frames of EgoHands videos under `root` (original layout), video by video,
-    frames in file name order (the order of ``polygons.mat``).
+    """
+    Load the labelled frames of EgoHands videos under `root` (original layout).
+
+    Video by video, frames in file name order (the order of ``polygons.mat``).
 
     `videos`: names of the video folders (default: every folder with a ``polygons.mat``, sorted).
     Frames without hands give samples without boxes. Polygons with fewer than 3 points or

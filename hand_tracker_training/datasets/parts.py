@@ -1,4 +1,5 @@
-"""The honest train / val / test parts of every data set, as ``config/data_splits.yaml`` says.
+"""
+The honest train / val / test parts of every data set, as ``config/data_splits.yaml`` says.
 
 Images go into parts by *group* (an EgoHands video, a webcam recording session, a Roboflow
 source photo), never one by one, and every group is in exactly one part: near-duplicates never
@@ -8,17 +9,16 @@ explains the rules); :func:`load_part` returns the samples of one (source, part)
 """
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Sequence
+import hashlib
 from pathlib import Path
+import re
 from typing import Callable, Optional
-
-import yaml
 
 from hand_tracker_training.datasets.egohands import load_egohands
 from hand_tracker_training.datasets.sample import Sample
 from hand_tracker_training.datasets.yolo import load_yolo
+import yaml
 
 #: The parts, in the order they are reported. Model selection never reads ``test``.
 PARTS = ('train', 'val', 'test')
@@ -28,14 +28,20 @@ DATA_SPLITS = Path(__file__).resolve().parents[2] / 'config' / 'data_splits.yaml
 
 
 def session_of(path: str | Path) -> str:
-    """A webcam recording session: the file name without its frame number and extension
-    (``3_1528499009.07_pic00017.jpg`` -> ``3_1528499009.07_pic``)."""
+    """
+    Return a webcam recording session: the file name without its frame number and extension.
+
+    ``3_1528499009.07_pic00017.jpg`` -> ``3_1528499009.07_pic``.
+    """
     return re.sub(r'_?\d+$', '', Path(path).stem) or Path(path).stem
 
 
 def photo_of(path: str | Path) -> str:
-    """A Roboflow export's source photo: the file name before ``.rf.`` (augmented copies and
-    re-exports of one photo share it)."""
+    """
+    Return a Roboflow export's source photo: the file name before ``.rf.``.
+
+    Augmented copies and re-exports of one photo share it.
+    """
     return Path(path).name.split('.rf.')[0]
 
 
@@ -48,10 +54,12 @@ GROUP_RULES: dict[str, Callable[[Sample], str]] = {
 
 
 def read_data_splits(path: str | Path = DATA_SPLITS, root: Optional[str | Path] = None) -> dict:
-    """The split file as a dict, with ``root`` resolved (relative to the file, or `root`).
+    """
+    Read the split file as a dict, with ``root`` resolved (relative to the file, or `root`).
 
     Raises FileNotFoundError / ValueError for a missing or malformed file (unknown format,
-    group rule or part)."""
+    group rule or part).
+    """
     path = Path(path)
     config = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
     sources = config.get('sources')
@@ -69,7 +77,7 @@ def read_data_splits(path: str | Path = DATA_SPLITS, root: Optional[str | Path] 
 
 
 def _stable_fraction(text: str) -> float:
-    """A fraction in [0, 1) from the sha1 of `text` (the same on every machine and run)."""
+    """Return a fraction in [0, 1) from the sha1 of `text` (the same on every machine and run)."""
     return int(hashlib.sha1(text.encode('utf-8')).hexdigest()[:8], 16) / 2 ** 32
 
 
@@ -101,8 +109,12 @@ def _selects(selector: dict, group: str, home: str) -> bool:
 
 
 def assign_groups(name: str, spec: dict, homes: dict[str, str]) -> dict[str, str]:
-    """{group: part} of a source. Raises ValueError for a group that two parts select, a
-    listed group that does not exist, or a group no part takes."""
+    """
+    Return {group: part} of a source.
+
+    Raises ValueError for a group that two parts select, a listed group that does not exist, or
+    a group no part takes.
+    """
     parts = spec['parts']
     listed = [g for sel in parts.values() if isinstance(sel.get('groups'), list)
               for g in sel['groups']]
@@ -144,15 +156,23 @@ def load_parts(source: str, config: Optional[dict] = None) -> dict[str, list[Sam
 
 
 def load_part(source: str, part: str, config: Optional[dict] = None) -> list[Sample]:
-    """The samples of `part` (``train``, ``val`` or ``test``) of `source` (a name in
-    ``config/data_splits.yaml``, or in `config` as :func:`read_data_splits` returns it)."""
+    """
+    Load the samples of `part` (``train``, ``val`` or ``test``) of `source`.
+
+    `source` is a name in ``config/data_splits.yaml``, or in `config` as
+    :func:`read_data_splits` returns it.
+    """
     if part not in PARTS:
         raise ValueError(f'part must be one of {PARTS}, got {part!r}')
     return load_parts(source, config)[part]
 
 
 def parts_table(config: Optional[dict] = None) -> str:
-    """A Markdown table of images / hands / groups per source and part (docs/DATA_SPLITS.md)."""
+    """
+    Return a Markdown table of images / hands / groups per source and part.
+
+    It is the table of docs/DATA_SPLITS.md.
+    """
     config = config if config is not None else read_data_splits()
     lines = ['| source | licence | unit | ' + ' | '.join(PARTS) + ' |',
              '|---|---|---|' + '---:|' * len(PARTS)]

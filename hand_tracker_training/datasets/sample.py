@@ -1,4 +1,5 @@
-"""The :class:`Sample` every reader returns, and the helpers the readers share.
+"""
+The :class:`Sample` every reader returns, and the helpers the readers share.
 
 A sample is one image, its size and its hands as ``float32 (N, 4)`` **[x_min, y_min, x_max,
 y_max] pixel** boxes of the single class ``hand`` (:data:`~hand_tracker_ros.vocabulary.HAND`),
@@ -7,11 +8,11 @@ data set does not say).
 """
 from __future__ import annotations
 
-import math
-import warnings
 from dataclasses import dataclass
+import math
 from pathlib import Path
 from typing import Optional
+import warnings
 
 import numpy as np
 from PIL import Image
@@ -23,7 +24,8 @@ class DatasetWarning(UserWarning):
 
 @dataclass(eq=False)
 class Sample:
-    """One image and its hands.
+    """
+    One image and its hands.
 
     ``boxes``: ``float32 (N, 4)`` [x_min, y_min, x_max, y_max] in pixels of the image;
     ``sides``: one per box, an entry of :data:`SIDES` or ``''`` (default: ``''`` for every box);
@@ -57,7 +59,8 @@ class Sample:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """``(width, height)`` of an image from its header (the pixels are not decoded).
+    """
+    ``(width, height)`` of an image from its header (the pixels are not decoded).
 
     Raises FileNotFoundError for a missing file, ValueError for an unreadable one or one whose
     EXIF orientation asks viewers to rotate or flip it (OpenCV would, TensorFlow would not, so
@@ -79,7 +82,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
 
 def clip_box(x0: float, y0: float, x1: float, y1: float, width: int,
              height: int) -> Optional[list[float]]:
-    """The box clipped to the image, or None when nothing of it with area is left."""
+    """Return the box clipped to the image, or None when nothing of it with area is left."""
     box = [min(max(x0, 0.0), width), min(max(y0, 0.0), height),
            min(max(x1, 0.0), width), min(max(y1, 0.0), height)]
     if not all(math.isfinite(v) for v in box) or box[2] <= box[0] or box[3] <= box[1]:
@@ -96,6 +99,6 @@ def warn_dropped(what: str, dropped: list[str]) -> None:
 
 def make_sample(path: Path, boxes: list[list[float]], sides: list[str], source: str,
                 size: tuple[int, int], dataset: str) -> Sample:
-    """A :class:`Sample` of a reader's lists (`size` = (width, height))."""
+    """Make a :class:`Sample` of a reader's lists (`size` = (width, height))."""
     return Sample(str(path), size[0], size[1], np.asarray(boxes, np.float32).reshape(-1, 4),
                   sides, source, dataset)

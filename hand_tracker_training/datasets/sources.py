@@ -1,4 +1,5 @@
-"""The data source options of every command line, in one place.
+"""
+The data source options of every command line, in one place.
 
 :func:`add_source_options` adds them to a parser (``hand-tracker-dataset``, ``-train``,
 ``-eval``, ``-export``), :func:`load_source_sets` reads them into sets ``train``, ``val``,
@@ -23,11 +24,10 @@ from typing import Optional
 from hand_tracker_training.cli_args import split_list
 from hand_tracker_training.datasets.coco import load_coco
 from hand_tracker_training.datasets.egohands import egohands_samples_dir, load_egohands
-from hand_tracker_training.datasets.parts import (DATA_SPLITS, PARTS, load_parts,
-                                                  read_data_splits)
+from hand_tracker_training.datasets.parts import DATA_SPLITS, load_parts, PARTS, read_data_splits
 from hand_tracker_training.datasets.sample import Sample
-from hand_tracker_training.datasets.splits import (DEFAULT_SPLIT, SHIPPED_SPLIT, VideoSplit,
-                                                   split_by_videos)
+from hand_tracker_training.datasets.splits import (DEFAULT_SPLIT, SHIPPED_SPLIT, split_by_videos,
+                                                   VideoSplit)
 from hand_tracker_training.datasets.yolo import load_yolo
 
 #: Set of each YOLO split directory.
@@ -70,7 +70,7 @@ def has_sources(args: argparse.Namespace) -> bool:
 
 
 def _video_split(args: argparse.Namespace) -> Optional[VideoSplit]:
-    """The EgoHands split of the command line; None = every chosen video in one set."""
+    """Return the EgoHands split of the command line; None = every chosen video in one set."""
     custom = (args.train_videos, args.val_videos, args.test_videos)
     if any(custom):
         if args.videos or args.split:
@@ -109,7 +109,7 @@ def _yolo_sets(args: argparse.Namespace, one_set: bool) -> dict[str, list[Sample
 
 
 def _named_sets(args: argparse.Namespace) -> list[dict[str, list[Sample]]]:
-    """The parts of each data set of ``--sources``."""
+    """Return the parts of each data set of ``--sources``."""
     config = read_data_splits(args.data_splits, args.data_root)
     names = split_list(args.sources) or []
     if names == ['all']:
@@ -118,9 +118,13 @@ def _named_sets(args: argparse.Namespace) -> list[dict[str, list[Sample]]]:
 
 
 def load_source_sets(args: argparse.Namespace) -> dict[str, list[Sample]]:
-    """The samples of the command line's sources by set (``train``/``val``/``test``, or
-    ``all`` with ``--split none`` / ``--videos``); empty sets are left out. Raises ValueError
-    for contradicting options, OSError / ValueError for unreadable data."""
+    """
+    Load the samples of the command line's sources by set.
+
+    Sets are ``train``/``val``/``test``, or ``all`` with ``--split none`` / ``--videos``; empty
+    sets are left out. Raises ValueError for contradicting options, OSError / ValueError for
+    unreadable data.
+    """
     one_set = args.split == 'none' or bool(args.videos and not args.split)
     found: list[dict[str, list[Sample]]] = _named_sets(args) if args.sources else []
     if args.egohands:
@@ -140,8 +144,11 @@ def load_source_sets(args: argparse.Namespace) -> dict[str, list[Sample]]:
 
 
 def load_sources(args: argparse.Namespace, parts: str | Sequence[str]) -> list[Sample]:
-    """The samples of the sets `parts` (a name or several, e.g. ``('test', 'all')``) of the
-    command line's sources, in that order."""
+    """
+    Load the samples of the sets `parts` of the command line's sources, in that order.
+
+    `parts` is a name or several, e.g. ``('test', 'all')``.
+    """
     sets = load_source_sets(args)
     return [s for part in ([parts] if isinstance(parts, str) else parts)
             for s in sets.get(part, [])]

@@ -1,4 +1,5 @@
-"""Splits of EgoHands by video, never by frame.
+"""
+Splits of EgoHands by video, never by frame.
 
 The 100 labelled frames of a video are about a second apart and near-duplicates, so a random
 frame split inflates every metric. The two videos of one interaction (``X_Y`` filmed by X and
@@ -7,9 +8,9 @@ together.
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+import warnings
 
 from hand_tracker_training.datasets.egohands import EGOHANDS_VIDEOS, partner_video
 from hand_tracker_training.datasets.sample import DatasetWarning, Sample
@@ -68,7 +69,8 @@ SHIPPED_SPLIT = VideoSplit(
 
 def split_by_videos(samples: Sequence[Sample], train: Iterable[str] = (),
                     val: Iterable[str] = (), test: Iterable[str] = ()) -> dict[str, list[Sample]]:
-    """``{'train': [...], 'val': [...], 'test': [...]}``: `samples` by their video (``source``).
+    """
+    ``{'train': [...], 'val': [...], 'test': [...]}``: `samples` by their video (``source``).
 
     Samples of videos in no list are left out. A video may be in both ``val`` and ``test``
     (:data:`SHIPPED_SPLIT`) but never in ``train`` and another set; a training video whose

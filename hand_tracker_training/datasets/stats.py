@@ -1,18 +1,17 @@
 """Statistics of a set of samples (counts, box sizes, sides), their plot and preview images."""
 from __future__ import annotations
 
-import math
-import re
 from collections import Counter
 from collections.abc import Sequence
+import math
 from pathlib import Path
+import re
 
 import cv2
-import numpy as np
-from matplotlib.figure import Figure
-
 from hand_tracker_ros.vocabulary import HAND
 from hand_tracker_training.datasets.sample import Sample
+from matplotlib.figure import Figure
+import numpy as np
 
 #: Edges (pixels) of the box size histogram, size = sqrt(box area); the last bin is open.
 BOX_SIZE_EDGES = (0, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)
@@ -26,7 +25,10 @@ def _box_areas(samples: Sequence[Sample]) -> np.ndarray:
 
 
 def dataset_stats(samples: Sequence[Sample]) -> dict:
-    """Counts of a set of samples (JSON-ready)::
+    """
+    Count a set of samples (JSON-ready).
+
+    Keys::
 
         images, boxes, images_without_boxes,
         boxes_per_image: [images with 0 boxes, with 1, ...],
@@ -58,8 +60,12 @@ def dataset_stats(samples: Sequence[Sample]) -> dict:
 
 
 def plot_stats(samples: Sequence[Sample], png: str | Path, title: str = '') -> Path:
-    """A PNG of three panels: boxes per image, box sizes (COCO small/medium/large marked) and
-    box centres in normalised image coordinates. Returns the path."""
+    """
+    Plot a PNG of three panels: boxes per image, box sizes and box centres.
+
+    Box sizes have COCO small/medium/large marked; centres are in normalised image coordinates.
+    Returns the path.
+    """
     stats = dataset_stats(samples)
     fig = Figure(figsize=(15, 4.5), layout='constrained')
     ax_count, ax_size, ax_centre = fig.subplots(1, 3)
@@ -100,9 +106,13 @@ PREVIEW_MAX_SIDE = 960
 
 
 def write_previews(samples: Sequence[Sample], out_dir: str | Path, n: int = 6) -> list[Path]:
-    """PNGs of `n` samples spread evenly over the list, downscaled to at most
-    :data:`PREVIEW_MAX_SIDE` pixels, with their boxes (:data:`SIDE_COLOURS`, 2 px) and side
-    labels (``hand`` when unknown). Returns the paths written."""
+    """
+    Write PNGs of `n` samples spread evenly over the list.
+
+    They are downscaled to at most :data:`PREVIEW_MAX_SIDE` pixels, with their boxes
+    (:data:`SIDE_COLOURS`, 2 px) and side labels (``hand`` when unknown). Returns the paths
+    written.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not samples or n <= 0:

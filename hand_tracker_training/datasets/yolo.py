@@ -5,20 +5,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-import yaml
-from tqdm import tqdm
-
 from hand_tracker_ros.vocabulary import is_image_file
-from hand_tracker_training.datasets.sample import (Sample, clip_box, image_size, make_sample,
+from hand_tracker_training.datasets.sample import (clip_box, image_size, make_sample, Sample,
                                                    warn_dropped)
+import numpy as np
+from tqdm import tqdm
+import yaml
 
 _SPLIT_ALIASES = {'val': ('val', 'valid'), 'valid': ('valid', 'val')}
 
 
 def _yolo_split_dirs(root: Path, split: str) -> Optional[tuple[Path, Path]]:
-    """(images dir, labels dir) of a split, None when absent: ``root/<split>/images``
-    (Roboflow) or ``root/images/<split>`` (Ultralytics); ``val`` and ``valid`` are one split."""
+    """
+    Return (images dir, labels dir) of a split, None when absent.
+
+    Layouts: ``root/<split>/images`` (Roboflow) or ``root/images/<split>`` (Ultralytics);
+    ``val`` and ``valid`` are one split.
+    """
     for name in _SPLIT_ALIASES.get(split, (split,)):
         for images, labels in ((root / name / 'images', root / name / 'labels'),
                                (root / 'images' / name, root / 'labels' / name)):
@@ -28,7 +31,7 @@ def _yolo_split_dirs(root: Path, split: str) -> Optional[tuple[Path, Path]]:
 
 
 def _yolo_class_names(root: Path) -> Optional[list[str]]:
-    """The class names of ``data.yaml`` (list or {id: name}), None without one."""
+    """Return the class names of ``data.yaml`` (list or {id: name}), None without one."""
     path = root / 'data.yaml'
     if not path.is_file():
         return None
@@ -40,8 +43,12 @@ def _yolo_class_names(root: Path) -> Optional[list[str]]:
 
 def _yolo_boxes(label: Path, size: tuple[int, int], n_classes: Optional[int],
                 dropped: list[str]) -> list[list[float]]:
-    """Pixel boxes of a YOLO label file: ``class cx cy w h`` lines (normalised), or
-    ``class x1 y1 x2 y2 ...`` polygon lines (boxed by their min/max)."""
+    """
+    Return the pixel boxes of a YOLO label file.
+
+    Lines are ``class cx cy w h`` (normalised), or ``class x1 y1 x2 y2 ...`` polygons (boxed by
+    their min/max).
+    """
     if not label.is_file():
         return []  # YOLO: an image without a label file has no objects
     width, height = size
@@ -78,7 +85,8 @@ def _yolo_boxes(label: Path, size: tuple[int, int], n_classes: Optional[int],
 
 def load_yolo(root: str | Path, splits: Optional[Sequence[str]] = ('train',),
               progress: bool = True) -> list[Sample]:
-    """The images of YOLO-format splits under `root`, every class mapped to ``hand``.
+    """
+    Load the images of YOLO-format splits under `root`, every class mapped to ``hand``.
 
     Layouts: ``root/<split>/{images,labels}/`` (Roboflow export) or
     ``root/{images,labels}/<split>/``; ``val`` and ``valid`` are the same split; `splits`
