@@ -192,7 +192,7 @@ def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, t
     assert json.loads((out / 'best.json').read_text())['selected_on'] == 'AP50_source_mean'
     assert (out / 'hard_negatives.json').is_file()
     info = yaml.safe_load((out / 'export' / 'model_info.yaml').read_text())
-    assert set(info['validation']) == {'webcam', 'asl', 'gestures', 'closeup'}
+    assert set(info['validation']) == {'egohands', 'webcam', 'asl', 'gestures', 'closeup'}
     assert 0.05 <= info['score_threshold'] <= 0.95 and info['recall_floor'] == 0.85
     assert model_score_threshold(out / 'export' / 'model.tflite') == info['score_threshold']
     assert load_detector(str(out / 'export' / 'model.tflite')).input_size == (128, 128)
