@@ -39,7 +39,7 @@ from .backends import Detector, load_detector, ModelLoadError
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
-from .resources import DEFAULT_SCORE_THRESHOLD, default_model_path, model_score_threshold
+from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
 
@@ -164,7 +164,7 @@ class HandDetectorNode(Node):
     # score_threshold: -1 (the YAML default) follows the model's calibrated threshold; the
     # parameter then holds that value, so `ros2 param get` shows the threshold in force.
     def _model_threshold(self, path: str) -> float:
-        """The calibrated threshold of the model at `path` ('' = shipped), else the default."""
+        """Return the calibrated threshold of the model at `path` ('' = shipped), else default."""
         path = path or str(default_model_path())
         try:
             value = model_score_threshold(path)
@@ -198,8 +198,11 @@ class HandDetectorNode(Node):
             f'{"the model" if self._follow_model_threshold else "set by the user"})')
 
     def _resolve_score_threshold(self, params: list) -> list:
-        """Pre-set hook: score_threshold -1 becomes the model's threshold; a new model_path
-        brings its own threshold unless the user set one."""
+        """
+        Pre-set hook: score_threshold -1 becomes the model's threshold.
+
+        A new model_path brings its own threshold unless the user set one.
+        """
         names = {p.name: p for p in params}
         model = names['model_path'].value if 'model_path' in names else \
             self.get_parameter('model_path').value

@@ -141,7 +141,8 @@ class SSDAugmenter:
 # ----------------------------------------------------------------------------- composition
 @dataclass
 class Cutout:
-    """A hand to paste: the RGB pixels of its box and a same-sized uint8 mask (1 = hand).
+    """
+    A hand to paste: the RGB pixels of its box and a same-sized uint8 mask (1 = hand).
 
     A polygon hand (EgoHands) has its exact mask; a hand cut from a box has a full mask.
     """
@@ -151,8 +152,11 @@ class Cutout:
 
 
 def polygon_cutout(image: np.ndarray, polygon: np.ndarray) -> Cutout | None:
-    """The hand inside `polygon` (``(N, 2)`` x, y pixels of `image`), cut to its box; None when
-    the polygon has no pixel in the image."""
+    """
+    Return the hand inside `polygon` (``(N, 2)`` x, y pixels of `image`), cut to its box.
+
+    None when the polygon has no pixel in the image.
+    """
     h, w = image.shape[:2]
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
@@ -164,7 +168,7 @@ def polygon_cutout(image: np.ndarray, polygon: np.ndarray) -> Cutout | None:
 
 
 def box_cutout(image: np.ndarray, box: np.ndarray) -> Cutout:
-    """The pixels of `box` ([x_min, y_min, x_max, y_max]) with a full mask."""
+    """Return the pixels of `box` ([x_min, y_min, x_max, y_max]) with a full mask."""
     x0, y0 = int(np.floor(box[0])), int(np.floor(box[1]))
     x1, y1 = int(np.ceil(box[2])), int(np.ceil(box[3]))
     rgb = image[max(y0, 0):y1, max(x0, 0):x1].copy()
@@ -173,7 +177,8 @@ def box_cutout(image: np.ndarray, box: np.ndarray) -> Cutout:
 
 def paste(canvas: np.ndarray, boxes: np.ndarray, patch: np.ndarray, mask: np.ndarray,
           x0: int, y0: int, min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Paste `patch` where `mask` is set at ``(x0, y0)`` of `canvas` (it must fit inside).
+    """
+    Paste `patch` where `mask` is set at ``(x0, y0)`` of `canvas` (it must fit inside).
 
     Canvas boxes of which less than `min_visible` of the area stays uncovered are dropped
     (a hand hidden by the patch is no longer a visible hand). Returns the new canvas and the
@@ -191,8 +196,11 @@ def paste(canvas: np.ndarray, boxes: np.ndarray, patch: np.ndarray, mask: np.nda
 
 
 def _visible_box(covered: np.ndarray, box: np.ndarray, min_visible: float) -> np.ndarray | None:
-    """`box` shrunk to the box of its pixels not `covered`; None when less than `min_visible`
-    of it stays visible."""
+    """
+    Shrink `box` to the box of its pixels not `covered`.
+
+    None when less than `min_visible` of it stays visible.
+    """
     h, w = covered.shape
     xa, ya, xb, yb = np.clip(np.round(box).astype(int), 0, [w, h, w, h])
     free = covered[ya:yb, xa:xb] == 0
@@ -209,8 +217,11 @@ def _visible_box(covered: np.ndarray, box: np.ndarray, min_visible: float) -> np
 def paste_cutout(canvas: np.ndarray, boxes: np.ndarray, cutout: Cutout, height: float,
                  position: tuple[float, float],
                  min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Paste a hand scaled to `height` pixels at fractional `position` (x, y in [0, 1]); its box
-    is the box of its scaled mask (so it stays exactly on the hand pixels)."""
+    """
+    Paste a hand scaled to `height` pixels at fractional `position` (x, y in [0, 1]).
+
+    Its box is the box of its scaled mask (so it stays exactly on the hand pixels).
+    """
     ch, cw = canvas.shape[:2]
     scale = height / cutout.rgb.shape[0]
     pw = int(np.clip(round(cutout.rgb.shape[1] * scale), 1, cw))
@@ -242,9 +253,13 @@ def _fit(image: np.ndarray, boxes: np.ndarray, width: int, height: int,
 
 def mosaic(tiles: list[tuple[np.ndarray, np.ndarray]], width: int, height: int,
            rng: np.random.Generator, min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Real images side by side on a ``width x height`` canvas: ``len(tiles)`` must be a square
-    (4: 2 x 2, 9: 3 x 3); the grid lines are jittered, each tile is scaled to cover its cell and
-    cropped to it (hands cut to less than `min_visible` of their area are dropped)."""
+    """
+    Put real images side by side on a ``width x height`` canvas.
+
+    ``len(tiles)`` must be a square (4: 2 x 2, 9: 3 x 3); the grid lines are jittered, each tile is
+    scaled to cover its cell and cropped to it (hands cut to less than `min_visible` of their area
+    are dropped).
+    """
     n = int(round(np.sqrt(len(tiles))))
     if n * n != len(tiles) or n < 1:
         raise ValueError(f'mosaic needs a square number of tiles, got {len(tiles)}')
@@ -270,9 +285,12 @@ def _grid_cuts(size: int, n: int, rng: np.random.Generator) -> list[tuple[int, i
 def zoom_out_onto(image: np.ndarray, boxes: np.ndarray, background: np.ndarray,
                   bg_boxes: np.ndarray, ratio: float, offset: tuple[float, float],
                   min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Zoom out with real context: `image` shrunk by `ratio` and pasted at fractional `offset`
-    onto `background` stretched to the image's size; the background's hands that stay visible
-    are kept."""
+    """
+    Zoom out with real context.
+
+    `image` is shrunk by `ratio` and pasted at fractional `offset` onto `background` stretched to
+    the image's size; the background's hands that stay visible are kept.
+    """
     h, w = image.shape[:2]
     bh, bw = background.shape[:2]
     canvas = cv2.resize(background, (w, h), interpolation=cv2.INTER_AREA)
@@ -289,9 +307,12 @@ def zoom_out_onto(image: np.ndarray, boxes: np.ndarray, background: np.ndarray,
 def negative_window(width: int, height: int, boxes: np.ndarray, rng: np.random.Generator,
                     around: np.ndarray | None = None, attempts: int = 30
                     ) -> tuple[int, int, int, int] | None:
-    """A window of the image that touches no hand box: around the box `around` (a mined false
-    positive, with 1.2-3x context) when given, else anywhere (side 25-60 % of the image).
-    None when no such window is found."""
+    """
+    Return a window of the image that touches no hand box.
+
+    Around the box `around` (a mined false positive, with 1.2-3x context) when given, else
+    anywhere (side 25-60 % of the image). None when no such window is found.
+    """
     b = np.asarray(boxes, np.float32).reshape(-1, 4)
     for _ in range(attempts):
         if around is not None:

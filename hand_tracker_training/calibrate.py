@@ -1,4 +1,5 @@
-"""The model's calibrated operating point: the score threshold chosen on the validation parts.
+"""
+The model's calibrated operating point: the score threshold chosen on the validation parts.
 
 Rule (:data:`RULE`): among thresholds 0.05, 0.06, ..., 0.95, take the one with the highest
 mean over sources of F1 at IoU 0.5, subject to every source's recall >= ``recall_floor``
@@ -16,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hand_tracker_ros.resources import MODEL_INFO_NAME
 import numpy as np
 
-from hand_tracker_ros.resources import MODEL_INFO_NAME
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 RULE = ('highest mean-over-sources F1 (IoU 0.5) on the validation parts, subject to the weakest '
         "source's recall >= recall_floor; thresholds 0.05..0.95 step 0.01")
@@ -26,7 +27,8 @@ RULE = ('highest mean-over-sources F1 (IoU 0.5) on the validation parts, subject
 
 def scored_matches(samples: Sequence, predictions: Sequence, iou: float = 0.5
                    ) -> tuple[np.ndarray, np.ndarray, int]:
-    """(scores, is-true-positive, number of hands) of all detections of a set.
+    """
+    (scores, is-true-positive, number of hands) of all detections of a set.
 
     Greedy matching in descending score order does not depend on the threshold (dropping the
     lowest-scored detections never changes the matches of the others), so one matching at the
@@ -58,8 +60,11 @@ def pr_curve(scores: np.ndarray, tps: np.ndarray, hands: int,
 
 def choose_threshold(curves: Mapping[str, dict], recall_floor: float = 0.85,
                      thresholds: np.ndarray = THRESHOLDS) -> dict:
-    """Apply :data:`RULE` to per-source curves of :func:`pr_curve`; returns the threshold, the
-    rule and each source's precision / recall / F1 there."""
+    """
+    Apply :data:`RULE` to per-source curves of :func:`pr_curve`.
+
+    Returns the threshold, the rule and each source's precision / recall / F1 there.
+    """
     if not curves:
         raise ValueError('choose_threshold: no validation sources')
     mean_f1 = np.mean([c['f1'] for c in curves.values()], axis=0)
@@ -74,8 +79,12 @@ def choose_threshold(curves: Mapping[str, dict], recall_floor: float = 0.85,
 
 
 def calibrate(detector, parts: Mapping[str, Sequence], recall_floor: float = 0.85) -> dict:
-    """Run `detector` (a :mod:`hand_tracker_ros.backends` detector) on each source's validation
-    samples and choose the threshold; adds image / hand counts per source."""
+    """
+    Run `detector` on each source's validation samples and choose the threshold.
+
+    `detector` is a :mod:`hand_tracker_ros.backends` detector; adds image / hand counts per
+    source.
+    """
     from hand_tracker_training.evaluate import evaluate_detector
 
     curves, counts = {}, {}

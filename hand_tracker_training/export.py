@@ -311,8 +311,11 @@ def export_model(model: keras.Model, config: SSDConfig, out: Path,
 
 def write_operating_point(model_path: Path, label_map: Path, samples: Sequence,
                           recall_floor: float, out: Path) -> dict:
-    """Choose the score threshold of `model_path` on `samples` (grouped by ``source``) and
-    write ``model_info.yaml`` into `out`; returns what was written."""
+    """
+    Choose the score threshold of `model_path` on `samples` and write ``model_info.yaml``.
+
+    `samples` are grouped by ``source``; the file goes into `out`; returns what was written.
+    """
     from hand_tracker_ros.backends import load_detector
     from hand_tracker_training.calibrate import calibrate, write_model_info
 

@@ -1,5 +1,8 @@
-"""The many-domain training recipe: a balanced mix of sources, mosaic / zoom-out onto real
-images, copy-paste of hands and hand-free (hard negative) crops.
+"""
+The many-domain training recipe: balanced sources, mosaic / zoom-out, copy-paste, negatives.
+
+A balanced mix of sources, mosaic / zoom-out onto real images, copy-paste of hands and
+hand-free (hard negative) crops.
 
 Every training image is a :class:`~hand_tracker_training.input_pipeline.CachedImage` that knows its
 source. Each epoch draws ``epoch_size`` images with the source weights of the
@@ -9,17 +12,16 @@ crop / flip / colour jitter of :class:`~hand_tracker_training.augment.SSDAugment
 """
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+import functools
 from pathlib import Path
 
-import numpy as np
-
-from hand_tracker_training.augment import (Cutout, SSDAugmenter, box_cutout, crop, mosaic,
-                                           negative_window, paste_cutout, polygon_cutout,
+from hand_tracker_training.augment import (box_cutout, crop, Cutout, mosaic, negative_window,
+                                           paste_cutout, polygon_cutout, SSDAugmenter,
                                            zoom_out_onto)
 from hand_tracker_training.input_pipeline import CachedImage, SSDDataset
+import numpy as np
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict) -> 'Recipe':
-        """A recipe from a YAML/JSON mapping (unknown keys are an error)."""
+        """Make a recipe from a YAML/JSON mapping (unknown keys are an error)."""
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f'unknown recipe keys: {sorted(unknown)}')
@@ -59,9 +61,12 @@ class Recipe:
 
 def epoch_mix(sources: list[str], weights: dict, size: int,
               rng: np.random.Generator) -> np.ndarray:
-    """`size` image indices drawn so each source's share is its weight (sources without a weight
-    or images get none); within a source, images are drawn without replacement in shuffled
-    rounds (every image once before any twice)."""
+    """
+    Draw `size` image indices so each source's share is its weight.
+
+    Sources without a weight or images get none; within a source, images are drawn without
+    replacement in shuffled rounds (every image once before any twice).
+    """
     by_source: dict[str, list[int]] = {}
     for i, s in enumerate(sources):
         by_source.setdefault(s, []).append(i)
@@ -90,8 +95,11 @@ def _video_polygons(mat: str) -> np.ndarray:
 
 
 def egohands_polygons(image_path: str) -> list[np.ndarray]:
-    """The non-empty hand polygons (``(N, 2)`` x, y pixels) of one EgoHands frame, read from its
-    video's ``polygons.mat`` (entries are in sorted frame name order)."""
+    """
+    Return the non-empty hand polygons (``(N, 2)`` x, y pixels) of one EgoHands frame.
+
+    Read from its video's ``polygons.mat`` (entries are in sorted frame name order).
+    """
     path = Path(image_path)
     frames = sorted(p.name for p in path.parent.iterdir() if p.suffix.lower() in ('.jpg',
                                                                                   '.jpeg'))
@@ -144,8 +152,11 @@ class RecipeAugmenter:
         return self.images[pool[int(rng.integers(len(pool)))]]
 
     def negative(self, i: int, rng: np.random.Generator):
-        """A hand-free crop of image `i` (around a mined false positive when it has one), or
-        None."""
+        """
+        Return a hand-free crop of image `i`, or None.
+
+        The crop is around a mined false positive when the image has one.
+        """
         item = self.images[i]
         mined = self.negatives.get(i, [])
         around = mined[int(rng.integers(len(mined)))] if len(mined) and rng.random() < 0.7 \
@@ -158,8 +169,12 @@ class RecipeAugmenter:
         return img, b
 
     def compose(self, i: int, rng: np.random.Generator):
-        """Image `i` as a mosaic with other drawn images, zoomed out onto another one, or alone;
-        then hands pasted onto it."""
+        """
+        Compose image `i`, then paste hands onto it.
+
+        The image becomes a mosaic with other drawn images, is zoomed out onto another one, or
+        stays alone.
+        """
         r = self.recipe
         item = self.images[i]
         image, boxes = item.rgb, item.boxes
@@ -180,8 +195,11 @@ class RecipeAugmenter:
         return image, boxes
 
     def paste_hands(self, image, boxes, source: str, rng: np.random.Generator):
-        """1..paste_max_hands hands at heights log-uniform in ``paste_height`` of the image:
-        box-cut hands onto EgoHands backgrounds, polygon hands onto the others."""
+        """
+        Paste 1..paste_max_hands hands at heights log-uniform in ``paste_height`` of the image.
+
+        Box-cut hands go onto EgoHands backgrounds, polygon hands onto the others.
+        """
         bank = self.box_cuts if source == 'egohands' else self.masks
         if not bank:
             return image, boxes
@@ -203,8 +221,11 @@ class RecipeAugmenter:
 
 
 class RecipeDataset(SSDDataset):
-    """:class:`SSDDataset` whose epochs are :func:`epoch_mix` draws composed by a
-    :class:`RecipeAugmenter`."""
+    """
+    Serve :class:`SSDDataset` epochs that are :func:`epoch_mix` draws.
+
+    Each drawn image is composed by a :class:`RecipeAugmenter`.
+    """
 
     def __init__(self, images: list[CachedImage], anchors: np.ndarray, input_size: int,
                  recipe: Recipe, composer: RecipeAugmenter, **kwargs) -> None:
@@ -234,8 +255,12 @@ class RecipeDataset(SSDDataset):
 
 def false_positive_boxes(gt: np.ndarray, det_boxes: np.ndarray, det_scores: np.ndarray,
                          min_score: float = 0.3, max_overlap: float = 0.1) -> np.ndarray:
-    """Detections scoring >= `min_score` that cover no hand: less than `max_overlap` of the
-    detection's area lies in any ground-truth box (a face, an arm, a sleeve, a background)."""
+    """
+    Return the detections scoring >= `min_score` that cover no hand.
+
+    Less than `max_overlap` of the detection's area lies in any ground-truth box (a face, an arm,
+    a sleeve, a background).
+    """
     d = np.asarray(det_boxes, np.float32).reshape(-1, 4)[np.asarray(det_scores) >= min_score]
     g = np.asarray(gt, np.float32).reshape(-1, 4)
     if len(d) == 0 or len(g) == 0:
@@ -249,8 +274,12 @@ def false_positive_boxes(gt: np.ndarray, det_boxes: np.ndarray, det_scores: np.n
 
 def mine_false_positives(model_path: str, samples: list, min_score: float = 0.3
                          ) -> dict[str, list]:
-    """``{image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels) of the false
-    positives of a detector (:mod:`hand_tracker_ros.backends`) on `samples`' images."""
+    """
+    Return the false positives of a detector on `samples`' images.
+
+    ``{image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels); the detector is one
+    of :mod:`hand_tracker_ros.backends`.
+    """
     from tqdm import tqdm
 
     from hand_tracker_ros.backends import load_detector

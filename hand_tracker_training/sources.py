@@ -1,4 +1,5 @@
-"""The training recipe's short source names over the project's one split file.
+"""
+The training recipe's short source names over the project's one split file.
 
 The parts themselves (train / val / test of every data set) are defined in
 ``config/data_splits.yaml`` and read by :mod:`hand_tracker_training.datasets.parts`; this module
@@ -10,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hand_tracker_training.datasets.parts import PARTS, load_part, read_data_splits
+from hand_tracker_training.datasets.parts import load_part, PARTS, read_data_splits
 
 #: Recipe source name -> data set name in ``config/data_splits.yaml``.
 SOURCE_DATASETS = {'egohands': 'egohands', 'webcam': 'hands_webcam_subhih',
@@ -22,7 +23,7 @@ DATA_ROOT = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 
 
 def load_recipe_part(source: str, part: str, data_root: Optional[str | Path] = None) -> list:
-    """The samples of one part of one recipe source; ``sample.source`` = the short name."""
+    """Return the samples of one part of one recipe source; ``sample.source`` = the short name."""
     if source not in SOURCE_DATASETS or part not in PARTS:
         raise ValueError(f'unknown source/part {source}/{part}: sources {SOURCES}, parts {PARTS}')
     config = read_data_splits(root=data_root) if data_root is not None else None

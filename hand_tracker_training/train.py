@@ -74,7 +74,8 @@ def load_samples(args: argparse.Namespace) -> tuple[list, list]:
 
 # ----------------------------------------------------------------------------- callbacks
 class ValidationAP(keras.callbacks.Callback):
-    """COCO metrics of the model on the validation images every `every` epochs.
+    """
+    COCO metrics of the model on the validation images every `every` epochs.
 
     Adds ``val_AP``, ``val_AP50``, ``val_AP75`` to the epoch logs (later callbacks such as
     TensorBoard see them), appends them to ``validation.csv`` (CSVLogger fixes its columns at
@@ -133,8 +134,11 @@ class ValidationAP(keras.callbacks.Callback):
 
 
 class StepProgress(keras.callbacks.Callback):
-    """A log line every `every` training steps (step, loss, seconds per step), so a slow run's
-    log shows how far an epoch has got."""
+    """
+    Log a line every `every` training steps (step, loss, seconds per step).
+
+    So a slow run's log shows how far an epoch has got.
+    """
 
     def __init__(self, every: int = 25) -> None:
         super().__init__()
@@ -238,7 +242,7 @@ def _parser() -> argparse.ArgumentParser:
     r = p.add_argument_group('many-domain recipe (config/train_recipe.yaml)')
     r.add_argument('--recipe', help="recipe YAML: 'args' (defaults of these options), "
                    "'anchors' (AnchorConfig), 'recipe' (sampling and composition, "
-                   "hand_tracker_training.recipe.Recipe); data from the sources split")
+                   'hand_tracker_training.recipe.Recipe); data from the sources split')
     r.add_argument('--mine-model', default='',
                    help='a detector (.tflite) whose false positives on the training images '
                         'become hard-negative crops')
@@ -248,8 +252,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The command line; a --recipe file's ``args`` become the defaults (the command line
-    still wins) and its ``anchors`` / ``recipe`` sections are kept on the namespace."""
+    """
+    Parse the command line.
+
+    A --recipe file's ``args`` become the defaults (the command line still wins) and its
+    ``anchors`` / ``recipe`` sections are kept on the namespace.
+    """
     import yaml
 
     from hand_tracker_training.recipe import Recipe
@@ -309,7 +317,7 @@ def _jsonable(value):
 
 
 def new_config(args: argparse.Namespace) -> SSDConfig:
-    """The network of a new run: input size, width and the recipe's anchors."""
+    """Return the network of a new run: input size, width and the recipe's anchors."""
     from hand_tracker_training.anchors import AnchorConfig
 
     anchors = AnchorConfig(**{k: tuple(v) if isinstance(v, list) else v
@@ -319,13 +327,16 @@ def new_config(args: argparse.Namespace) -> SSDConfig:
 
 def training_dataset(args: argparse.Namespace, samples: list, config: SSDConfig,
                      out: Path) -> SSDDataset:
-    """The plain SSD dataset, or with --recipe the balanced, composed one (its mix is printed
-    and written to ``mix.json``)."""
+    """
+    Return the plain SSD dataset, or with --recipe the balanced, composed one.
+
+    With --recipe its mix is printed and written to ``mix.json``.
+    """
     from hand_tracker_training.recipe import RecipeAugmenter, RecipeDataset, hand_bank
 
     images = cache_images(samples, args.cache_side)
-    kw = dict(batch_size=args.batch_size, seed=args.seed, workers=args.workers,
-              use_multiprocessing=False)
+    kw = {'batch_size': args.batch_size, 'seed': args.seed, 'workers': args.workers,
+          'use_multiprocessing': False}
     if args.recipe_settings is None:
         return SSDDataset(images, config.anchor_boxes(), config.input_size, augment=True, **kw)
     recipe = args.recipe_settings
@@ -346,8 +357,12 @@ def training_dataset(args: argparse.Namespace, samples: list, config: SSDConfig,
 
 def mined_negatives(args: argparse.Namespace, samples: list, images: list,
                     out: Path) -> dict[int, np.ndarray]:
-    """``{image index: false-positive boxes at cache scale}`` of --mine-model on the training
-    images (cached in ``hard_negatives.json``); empty without --mine-model."""
+    """
+    Return ``{image index: false-positive boxes at cache scale}`` of --mine-model.
+
+    The boxes are on the training images (cached in ``hard_negatives.json``); empty without
+    --mine-model.
+    """
     if not args.mine_model:
         return {}
     from hand_tracker_training.recipe import mine_false_positives

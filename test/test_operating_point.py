@@ -1,21 +1,24 @@
-"""The calibrated operating point: chosen on real validation images with a real model, written
-to model_info.yaml, used by the node over DDS unless the user sets score_threshold, and read
-back through the parameter services (what ``ros2 param get`` calls)."""
+"""
+Test the calibrated operating point.
+
+It is chosen on real validation images with a real model, written to model_info.yaml, used by
+the node over DDS unless the user sets score_threshold, and read back through the parameter
+services (what ``ros2 param get`` calls).
+"""
 import shutil
 import time
 
-import numpy as np
-import pytest
-import yaml
-
 from hand_tracker_ros.backends import load_detector
 from hand_tracker_ros.resources import MODEL_INFO_NAME, model_score_threshold
-from hand_tracker_training.calibrate import (THRESHOLDS, calibrate, choose_threshold, pr_curve,
-                                             scored_matches, write_model_info)
-from hand_tracker_training.input_pipeline import read_rgb
+from hand_tracker_training.calibrate import (calibrate, choose_threshold, pr_curve,
+                                             scored_matches, THRESHOLDS, write_model_info)
 from hand_tracker_training.evaluate import match_detections
+from hand_tracker_training.input_pipeline import read_rgb
 from hand_tracker_training.sources import load_recipe_part
-from test_detector_node import Client, NodeProcess, image_msg
+import numpy as np
+import pytest
+from test_detector_node import Client, image_msg, NodeProcess
+import yaml
 
 REPO_MODELS = __import__('pathlib').Path(__file__).resolve().parents[1] / 'models'
 
@@ -27,8 +30,11 @@ def val_parts(shared_data):
 
 @pytest.fixture(scope='module')
 def calibrated(val_parts, tmp_path_factory):
-    """The shipped TFLite model copied twice with a model_info.yaml each: `a` as calibrated on
-    the validation images, `b` with another threshold."""
+    """
+    Copy the shipped TFLite model twice with a model_info.yaml each.
+
+    `a` as calibrated on the validation images, `b` with another threshold.
+    """
     dirs = {k: tmp_path_factory.mktemp(k) for k in 'ab'}
     for d in dirs.values():
         for name in ('model.tflite', 'label_map.pbtxt'):

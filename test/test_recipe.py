@@ -1,17 +1,19 @@
-"""The many-domain recipe on real images: source split, balanced mix, mosaic, zoom-out onto a
-real image, copy-paste of EgoHands polygon hands and hand-free crops keep every box on its
-hand."""
-from pathlib import Path
+"""
+Test the many-domain recipe on real images.
 
-import numpy as np
-import pytest
+Source split, balanced mix, mosaic, zoom-out onto a real image, copy-paste of EgoHands polygon
+hands and hand-free crops keep every box on its hand.
+"""
+from pathlib import Path
 
 from hand_tracker_training.augment import (box_cutout, mosaic, negative_window, paste,
                                            paste_cutout, polygon_cutout, zoom_out_onto)
+from hand_tracker_training.datasets.parts import load_part
 from hand_tracker_training.input_pipeline import read_rgb
 from hand_tracker_training.recipe import egohands_polygons, epoch_mix, false_positive_boxes
-from hand_tracker_training.datasets.parts import load_part
-from hand_tracker_training.sources import SOURCE_DATASETS, load_parts, load_recipe_part
+from hand_tracker_training.sources import load_parts, load_recipe_part, SOURCE_DATASETS
+import numpy as np
+import pytest
 
 
 @pytest.fixture(scope='module')
@@ -167,9 +169,12 @@ def test_epoch_mix_follows_the_weights(shared_data):
 
 @pytest.mark.slow
 def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, tmp_path):
-    """``hand-tracker-train --recipe config/train_recipe.yaml --smoke``: the mix is written, the
-    best epoch is chosen on the source-mean AP@0.5, the export writes model_info.yaml with a
-    threshold chosen on every validation source, and --resume continues."""
+    """
+    Run ``hand-tracker-train --recipe config/train_recipe.yaml --smoke``.
+
+    The mix is written, the best epoch is chosen on the source-mean AP@0.5, the export writes
+    model_info.yaml with a threshold chosen on every validation source, and --resume continues.
+    """
     import json
 
     import yaml
