@@ -42,10 +42,12 @@ if [ "$(cat "$STAMPS/composition_interfaces" 2>/dev/null)" != "$h" ]; then
   echo "$h" > "$STAMPS/composition_interfaces"
 fi
 
-# Pure-Python packages, dependencies first. --no-deps: their install_requires name ROS packages
-# by their ROS names, which the wheels (ros-*) do not provide under those names.
+# Pure-Python packages, dependencies first. Not launch_testing_ros: its pytest plugin needs
+# launch_testing's, which pytest 9 cannot load (see pytest.ini). --no-deps: their
+# install_requires name ROS packages by their ROS names, which the wheels (ros-*) do not provide
+# under those names.
 PACKAGES=(rosidl_runtime_py launch launch_xml launch_yaml launch_ros launch_testing
-  launch_testing_ros launch_pytest ros2cli ros2pkg ros2node ros2service ros2topic ros2param
+  launch_pytest ros2cli ros2pkg ros2node ros2service ros2topic ros2param
   ros2run ros2launch ros2lifecycle ros2interface ros2action ros2component)
 for pkg in "${PACKAGES[@]}"; do
   [ -d "$VENDOR/$pkg" ] || { say "skipping $pkg (not in $VENDOR)"; continue; }
