@@ -23,9 +23,14 @@ class FrameSource:
                  loop: bool = False):
         self.source = str(source)
         self.loop = loop
+        self._settings = (width, height, fps)
         self._cap: Optional[cv2.VideoCapture] = None
         self._files: list[Path] = []
         self._index = 0
+        self._open()
+
+    def _open(self) -> None:
+        width, height, fps = self._settings
         path = Path(self.source)
         if path.is_dir():
             self.kind = 'images'
@@ -86,7 +91,7 @@ class FrameSource:
             return frame
         ok, frame = self._cap.read()
         if not ok and self.kind == 'video' and self.loop:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self.reopen(strict=True)  # from the file again: it may have been replaced or removed
             ok, frame = self._cap.read()
         if not ok:
             if self.kind == 'camera':
@@ -94,14 +99,19 @@ class FrameSource:
             return None
         return frame
 
-    def reopen(self) -> bool:
-        """Try to reopen a camera that disappeared; True on success."""
-        if self.kind != 'camera':
+    def reopen(self, strict: bool = False) -> bool:
+        """Open the source again (a camera that was unplugged, a file or folder that vanished);
+        True on success. A video or folder restarts at its beginning. ``strict``: raise the
+        SourceError instead of returning False."""
+        self.close()
+        self._cap, self._files, self._index = None, [], 0
+        try:
+            self._open()
+        except SourceError:
+            if strict:
+                raise
             return False
-        self._cap.release()
-        dev = int(self.source) if self.source.isdigit() else self.source
-        self._cap = cv2.VideoCapture(dev)
-        return self._cap.isOpened()
+        return True
 
     def close(self) -> None:
         if self._cap is not None:
