@@ -1,6 +1,7 @@
 """`hand-tracker`: the package's nodes without `ros2 launch` (pip-only machines).
 
-  hand-tracker run --source 0|VIDEO|DIR [--model M] [--record out.mp4] [--params-file F]
+  hand-tracker run --source 0|VIDEO|DIR|BAG [--model M] [--record out.mp4] [--params-file F]
+      [--bag-topic T] [--bag-rate R] [--record-bag out.mcap]
       camera + hand_detector (+ tracker) in one process, same parameters as webcam.launch.py,
       a live progress line (fps, hands), optional recording of the annotated stream.
   hand-tracker detect [--ros-args ...]   the detector node alone (= ros2 run hand_tracker hand_detector)
@@ -42,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
-    from .camera_node import CameraNode
+    from .bag_run import BagError, make_source_node, start_bag_recording
     from .detector_node import HandDetectorNode
     from .frame_source import SourceError
     from .image_conversion import image_to_rgb
@@ -53,6 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     rclpy.init(args=[sys.argv[0]] + ros_args)
     nodes = []
     writer: Optional[cv2.VideoWriter] = None
+    recorder = None
     try:
         cam_over = [Parameter('source', value=str(args.source)), Parameter('loop', value=args.loop)]
         if args.fps is not None:
@@ -65,8 +67,8 @@ def _run(args: argparse.Namespace) -> int:
         if args.no_tracking:
             det_over.append(Parameter('track', value=False))
         try:
-            camera = CameraNode(parameter_overrides=cam_over)
-        except SourceError as exc:
+            camera = make_source_node(args, cam_over, det_over, lambda: detector)
+        except (SourceError, BagError) as exc:
             print(f'hand-tracker: {exc}', file=sys.stderr)
             return 2
         detector = HandDetectorNode(parameter_overrides=det_over)
@@ -84,6 +86,8 @@ def _run(args: argparse.Namespace) -> int:
             state['last'] = time.monotonic()
 
         monitor.create_subscription(Detection2DArray, 'detections', on_dets, QoSProfile(depth=10))
+        if args.record_bag:
+            recorder = start_bag_recording(monitor, args.record_bag, det_over)
         if args.record:
             lock = threading.Lock()
 
@@ -137,6 +141,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for n in nodes:
             n.destroy_node()
+        if recorder is not None:
+            print(f'[hand-tracker] wrote {recorder.close()} {recorder.counts}', file=sys.stderr)
         if writer is not None:
             writer.release()
             print(f'[hand-tracker] wrote {args.record}', file=sys.stderr)
@@ -165,6 +171,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     run.add_argument('--loop', action='store_true', help='loop a file or folder')
     run.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds')
     run.add_argument('--no-tracking', action='store_true')
+    run.add_argument('--bag-topic', help='image topic of a --source bag (Image or '
+                     'CompressedImage; default: its only image topic)')
+    run.add_argument('--bag-rate', type=float, default=1.0, help='replay speed of a bag: 1 = '
+                     'recorded, 0 = as fast as the detector goes')
+    run.add_argument('--record-bag', type=Path, help='write the images with detections, hands '
+                     'and gestures to this bag (.mcap file, .db3, or a rosbag2 folder name)')
     run.add_argument('--log-level', default='', help='ROS log level (debug, info, warn, ...)')
     sub.add_parser('detect', help='the detector node alone; takes --ros-args')
     sub.add_parser('camera', help='the camera node alone; takes --ros-args')
