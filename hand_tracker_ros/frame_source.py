@@ -27,6 +27,7 @@ class FrameSource:
         self._cap: Optional[cv2.VideoCapture] = None
         self._files: list[Path] = []
         self._index = 0
+        self._missing: Optional[SourceError] = None  # set while a reopen failed
         self._open()
 
     def _open(self) -> None:
@@ -78,6 +79,8 @@ class FrameSource:
 
     def read(self) -> Optional[np.ndarray]:
         """Next BGR frame; None when a file/folder has ended (and loop is off)."""
+        if self._missing is not None:
+            raise self._missing
         if self.kind == 'images':
             if self._index >= len(self._files):
                 if not self.loop:
@@ -107,10 +110,12 @@ class FrameSource:
         self._cap, self._files, self._index = None, [], 0
         try:
             self._open()
-        except SourceError:
+        except SourceError as exc:
+            self._missing = exc
             if strict:
                 raise
             return False
+        self._missing = None
         return True
 
     def close(self) -> None:
