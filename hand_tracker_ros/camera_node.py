@@ -127,8 +127,13 @@ class CameraNode(Node):
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = self.frame_id
             msg.data = frame.tobytes()
-            self.pub.publish(msg)
-            self.pub_info.publish(self._camera_info(msg.header, msg.width, msg.height))
+            try:
+                self.pub.publish(msg)
+                self.pub_info.publish(self._camera_info(msg.header, msg.width, msg.height))
+            except Exception:  # noqa: BLE001
+                if not self.context.ok():
+                    return  # shut down (Ctrl-C) before destroy_node() stopped this thread
+                raise
             self.published += 1
             rate.sleep()
 

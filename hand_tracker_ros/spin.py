@@ -9,6 +9,7 @@ with MultiThreadedExecutor(1, 2 or 4 threads) — its dispatch loop competes for
 """
 from __future__ import annotations
 
+import signal
 from typing import Callable
 
 import rclpy
@@ -32,6 +33,9 @@ def spin_node(make_node: Callable[[], Node], args=None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by
+        # `ros2 launch`/`ros2 run`): the second must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

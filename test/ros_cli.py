@@ -38,7 +38,7 @@ def ros_env(domain: int) -> dict:
     return env
 
 
-def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 5
+def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10
          ) -> subprocess.CompletedProcess:
     """Run `ros2 ARGS...` to completion; stdout and stderr together in ``.stdout``. Without the
     daemon a CLI process discovers the graph from scratch: 'Node not found' is retried."""
@@ -47,7 +47,7 @@ def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 5
                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
         if 'Node not found' not in res.stdout:
             break
-        time.sleep(0.5)
+        time.sleep(1.0)
     return res
 
 
@@ -84,10 +84,11 @@ class Launched:
         return False
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> tuple[Optional[int], float]:
-        """Send ``sig``; (exit code or None if still running after ``timeout``, seconds)."""
+        """Send ``sig`` to the process group, as Ctrl-C in a terminal does; (exit code or None
+        if still running after ``timeout``, seconds)."""
         t0 = time.monotonic()
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            os.killpg(self.proc.pid, sig)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
