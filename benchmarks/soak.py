@@ -48,7 +48,8 @@ class Listener:
         self.node = rclpy.create_node('soak_listener')
         self.lock = threading.Lock()
         self.samples: list[tuple[float, float]] = []
-        self.node.create_subscription(Detection2DArray, 'detections', self._on, QoSProfile(depth=50))
+        self.node.create_subscription(Detection2DArray, 'detections', self._on,
+                                      QoSProfile(depth=50))
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
 

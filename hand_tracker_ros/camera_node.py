@@ -19,7 +19,8 @@ from rclpy.qos import QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, Image
 
-from .camera_info import Calibration, CalibrationError, load_calibration, size_mismatch, uncalibrated
+from .camera_info import (Calibration, CalibrationError, load_calibration, size_mismatch,
+                          uncalibrated)
 from .frame_source import FrameSource, Rate, SourceError
 from .spin import spin_node
 

@@ -116,7 +116,8 @@ class Listener:
         self.messages: dict[str, list] = {t: [] for t in topics}
         for topic, cls in topics.items():
             self.node.create_subscription(
-                cls, f'/{namespace}/{topic}' if namespace else topic, lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
+                cls, f'/{namespace}/{topic}' if namespace else topic,
+                lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
                 qos_profile_sensor_data)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)

@@ -3,7 +3,6 @@ and the bag it records read back with rosbags' reader."""
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
