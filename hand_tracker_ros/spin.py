@@ -21,6 +21,11 @@ def spin_node(make_node: Callable[[], Node], args=None,
               startup_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run the node `make_node()` until Ctrl-C / shutdown; 1 if it raised one of
     `startup_errors` while starting (it has logged why), else 0."""
+    # rclpy's own SIGINT/SIGTERM handler shuts the context down (spin() then ends with
+    # ExternalShutdownException) and then calls the Python handler installed before init: a
+    # no-op here, so that no KeyboardInterrupt is raised at a random point of the executor
+    # (it left half-made rclpy Tasks whose __del__ printed tracebacks on Ctrl-C).
+    signal.signal(signal.SIGINT, lambda *_: None)
     rclpy.init(args=args)
     node = None
     try:
