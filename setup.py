@@ -14,7 +14,7 @@ setup(
     python_requires='>=3.10',
     install_requires=[
         'numpy>=1.26', 'opencv-python-headless>=4.8', 'scipy>=1.10', 'PyYAML', 'tqdm',
-        'matplotlib', 'pycocotools', 'motmetrics', 'protobuf',
+        'matplotlib', 'pycocotools', 'motmetrics', 'protobuf', 'rosbags>=0.11',
     ],
     extras_require={
         'tf': ['tensorflow-cpu>=2.16'],

@@ -3,20 +3,25 @@
 
 Frames are read in a thread of their own (a blocking capture never stalls the executor) and
 published as bgr8 (the capture's native order, no conversion) on `image`, stamped with the ROS
-clock at capture time. A file or folder starts playing once `image` has a subscriber.
+clock at capture time, with `camera_info` beside it (same header): the calibration at
+`camera_info_url` (camera_calibration YAML), or an uncalibrated one (K = 0) that the log
+says is uncalibrated. A file or folder starts playing once `image` has a subscriber. A source
+that fails (camera unplugged, file or folder gone) is reopened every second until it is back;
+`reconnects` counts the recoveries.
 """
 from __future__ import annotations
 
 import sys
 import threading
-import time
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 
+from .camera_info import (Calibration, CalibrationError, load_calibration, size_mismatch,
+                          uncalibrated)
 from .frame_source import FrameSource, Rate, SourceError
 from .spin import spin_node
 
@@ -44,10 +49,16 @@ class CameraNode(Node):
             description='restart a video file or folder at its end', **ro))
         self.declare_parameter('frame_id', 'camera', ParameterDescriptor(
             description='header.frame_id of the published images', **ro))
+        self.declare_parameter('camera_info_url', '', ParameterDescriptor(
+            description='camera calibration (camera_calibration YAML): file:///path.yaml, '
+                        'package://pkg/path.yaml or a path; empty = uncalibrated', **ro))
         g = lambda n: self.get_parameter(n).value  # noqa: E731
         self.frame_id = g('frame_id')
         self.published = 0
         self.read_errors = 0
+        self.reconnects = 0
+        self.calibration = self._load_calibration(g('camera_info_url'))
+        self.pub_info = self.create_publisher(CameraInfo, 'camera_info', QoSProfile(depth=2))
         self.finished = threading.Event()
         self.pub = self.create_publisher(
             Image, 'image', QoSProfile(depth=2),
@@ -65,6 +76,41 @@ class CameraNode(Node):
         self.get_logger().info(f'publishing {self.source.kind} {self.source.source!r} on '
                                f'{self.pub.topic_name} at {hz or "native"} Hz')
 
+    def _load_calibration(self, url: str) -> Calibration:
+        if not url:
+            self.get_logger().info('camera is not calibrated (camera_info_url is empty): '
+                                   'publishing an uncalibrated camera_info (K = 0)')
+            return uncalibrated(0, 0)
+        try:
+            cal = load_calibration(url)
+        except CalibrationError as exc:
+            self.get_logger().error(f'{exc}; publishing an uncalibrated camera_info (K = 0)')
+            return uncalibrated(0, 0)
+        self.get_logger().info(f'calibration {cal.camera_name!r} ({cal.width}x{cal.height}, '
+                               f'{cal.distortion_model}) from {url}')
+        return cal
+
+    def _camera_info(self, header, width: int, height: int) -> CameraInfo:
+        cal = self.calibration.for_size(width, height)
+        if cal is not self.calibration:
+            self.calibration = cal
+        elif size_mismatch(cal, width, height):
+            self.get_logger().warning(size_mismatch(cal, width, height), once=True)
+        return CameraInfo(header=header, width=cal.width, height=cal.height,
+                          distortion_model=cal.distortion_model, d=cal.d, k=cal.k, r=cal.r,
+                          p=cal.p)
+
+    def _reconnect(self, exc: SourceError) -> None:
+        self.read_errors += 1
+        self.get_logger().error(f'{exc}; retrying [{self.read_errors} read errors]',
+                                throttle_duration_sec=5.0)
+        if self._stop.wait(1.0):
+            return
+        if self.source.reopen():
+            self.reconnects += 1
+            self.get_logger().info(f'{self.source.kind} {self.source.source!r} is back '
+                                   f'[{self.reconnects} reconnects]')
+
     def _loop(self) -> None:
         if self.source.kind != 'camera':
             # recorded data: do not play frames to nobody (a live camera just streams)
@@ -76,11 +122,7 @@ class CameraNode(Node):
             try:
                 frame = self.source.read()
             except SourceError as exc:
-                self.read_errors += 1
-                self.get_logger().error(f'{exc}; retrying [{self.read_errors} read errors]',
-                                        throttle_duration_sec=5.0)
-                time.sleep(1.0)
-                self.source.reopen()
+                self._reconnect(exc)
                 continue
             if frame is None:
                 self.get_logger().info(
@@ -92,7 +134,13 @@ class CameraNode(Node):
             msg.header.stamp = self.get_clock().now().to_msg()
             msg.header.frame_id = self.frame_id
             msg.data = frame.tobytes()
-            self.pub.publish(msg)
+            try:
+                self.pub.publish(msg)
+                self.pub_info.publish(self._camera_info(msg.header, msg.width, msg.height))
+            except Exception:  # noqa: BLE001
+                if not self.context.ok():
+                    return  # shut down (Ctrl-C) before destroy_node() stopped this thread
+                raise
             self.published += 1
             rate.sleep()
 

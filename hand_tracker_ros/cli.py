@@ -3,7 +3,8 @@
 
 Commands::
 
-  hand-tracker run --source 0|VIDEO|DIR [--model M] [--record out.mp4] [--params-file F]
+  hand-tracker run --source 0|VIDEO|DIR|BAG [--model M] [--record out.mp4] [--params-file F]
+      [--bag-topic T] [--bag-rate R] [--record-bag out.mcap]
       camera + hand_detector (+ tracker) in one process, same parameters as webcam.launch.py,
       a live progress line (fps, hands), optional recording of the annotated stream.
   hand-tracker detect [--ros-args ...]   the detector node alone (= ros2 run hand_tracker
@@ -48,20 +49,24 @@ def _detector_overrides(args: argparse.Namespace) -> list:
 
 def _start_nodes(args: argparse.Namespace) -> list:
     """[camera, detector] with the command's parameters; StartupError if one cannot work."""
-    from .camera_node import CameraNode
+    from .bag_run import BagError, make_source_node
     from .detector_node import HandDetectorNode
     from .frame_source import SourceError
 
-    try:
-        camera = CameraNode(parameter_overrides=_camera_overrides(args))
-    except SourceError as exc:
+    detector_overrides = _detector_overrides(args)
+    nodes: list = []
+    try:  # a bag player instead of the camera node when the source is a bag
+        camera = make_source_node(args, _camera_overrides(args), detector_overrides,
+                                  lambda: nodes[1])
+    except (SourceError, BagError) as exc:
         raise StartupError(str(exc)) from exc
-    detector = HandDetectorNode(parameter_overrides=_detector_overrides(args))
+    detector = HandDetectorNode(parameter_overrides=detector_overrides)
+    nodes += [camera, detector]
     if detector.detector is None:
         camera.destroy_node()
         detector.destroy_node()
         raise StartupError('no usable model (see the error above); pass --model PATH')
-    return [camera, detector]
+    return nodes
 
 
 class ProgressLine:
@@ -164,11 +169,15 @@ def _run(args: argparse.Namespace) -> int:
 
     use_shm_profile()
     rclpy.init(args=_ros_args(args))
-    nodes, recorder = [], None
+    nodes, recorder, bag = [], None, None
     try:
         camera, detector = nodes = _start_nodes(args)
         monitor = rclpy.create_node('hand_tracker_monitor')
         nodes.append(monitor)
+        if args.record_bag:
+            from .bag_run import start_bag_recording
+            bag = start_bag_recording(monitor, args.record_bag,
+                                      [detector.get_parameter('use_compressed')])
         total = len(camera.source) if camera.source.kind != 'camera' and not args.loop else 0
         progress = ProgressLine(monitor, total)
         if args.record:
@@ -186,6 +195,8 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         for node in nodes:
             node.destroy_node()
+        if bag is not None:
+            print(f'[hand-tracker] wrote {bag.close()} {bag.counts}', file=sys.stderr)
         if recorder is not None and recorder.close():
             print(f'[hand-tracker] wrote {args.record}', file=sys.stderr)
         rclpy.try_shutdown()
@@ -216,6 +227,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument('--loop', action='store_true', help='loop a file or folder')
     run.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds')
     run.add_argument('--no-tracking', action='store_true')
+    run.add_argument('--bag-topic', help='image topic of a --source bag (Image or '
+                     'CompressedImage; default: its only image topic)')
+    run.add_argument('--bag-rate', type=float, default=1.0, help='replay speed of a bag: 1 = '
+                     'recorded, 0 = as fast as the detector goes')
+    run.add_argument('--record-bag', type=Path, help='write the images with detections, hands '
+                     'and gestures to this bag (.mcap file, .db3, or a rosbag2 folder name)')
     run.add_argument('--log-level', default='', help='ROS log level (debug, info, warn, ...)')
     for name, what in (('detect', 'the detector node'), ('camera', 'the camera node')):
         node = sub.add_parser(name, help=f'{what} alone; takes --ros-args ...',

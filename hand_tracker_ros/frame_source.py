@@ -27,9 +27,15 @@ class FrameSource:
                  loop: bool = False):
         self.source = str(source)
         self.loop = loop
+        self._settings = (width, height, fps)
         self._cap: Optional[cv2.VideoCapture] = None
         self._files: list[Path] = []
         self._index = 0
+        self._missing: Optional[SourceError] = None  # set while a reopen failed
+        self._open()
+
+    def _open(self) -> None:
+        width, height, fps = self._settings
         path = Path(self.source)
         if path.is_dir():
             self.kind = 'images'
@@ -79,6 +85,8 @@ class FrameSource:
 
     def read(self) -> Optional[np.ndarray]:
         """Next BGR frame; None when a file/folder has ended (and loop is off)."""
+        if self._missing is not None:
+            raise self._missing
         if self.kind == 'images':
             if self._index >= len(self._files):
                 if not self.loop:
@@ -92,7 +100,7 @@ class FrameSource:
             return frame
         ok, frame = self._cap.read()
         if not ok and self.kind == 'video' and self.loop:
-            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self.reopen(strict=True)  # from the file again: it may have been replaced or removed
             ok, frame = self._cap.read()
         if not ok:
             if self.kind == 'camera':
@@ -100,14 +108,21 @@ class FrameSource:
             return None
         return frame
 
-    def reopen(self) -> bool:
-        """Try to reopen a camera that disappeared; True on success."""
-        if self.kind != 'camera':
+    def reopen(self, strict: bool = False) -> bool:
+        """Open the source again (a camera that was unplugged, a file or folder that vanished);
+        True on success. A video or folder restarts at its beginning. ``strict``: raise the
+        SourceError instead of returning False."""
+        self.close()
+        self._cap, self._files, self._index = None, [], 0
+        try:
+            self._open()
+        except SourceError as exc:
+            self._missing = exc
+            if strict:
+                raise
             return False
-        self._cap.release()
-        dev = int(self.source) if self.source.isdigit() else self.source
-        self._cap = cv2.VideoCapture(dev)
-        return self._cap.isOpened()
+        self._missing = None
+        return True
 
     def close(self) -> None:
         if self._cap is not None:

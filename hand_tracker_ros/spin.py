@@ -10,6 +10,7 @@ with MultiThreadedExecutor(1, 2 or 4 threads) — its dispatch loop competes for
 """
 from __future__ import annotations
 
+import signal
 import threading
 from typing import Callable, Sequence
 
@@ -25,6 +26,11 @@ def spin_node(make_node: Callable[[], Node], args=None,
 
     Returns 1 if it raised one of `startup_errors` while starting (it has logged why), else 0.
     """
+    # rclpy's own SIGINT/SIGTERM handler shuts the context down (spin() then ends with
+    # ExternalShutdownException) and then calls the Python handler installed before init: a
+    # no-op here, so that no KeyboardInterrupt is raised at a random point of the executor
+    # (it left half-made rclpy Tasks whose __del__ printed tracebacks on Ctrl-C).
+    signal.signal(signal.SIGINT, lambda *_: None)
     rclpy.init(args=args)
     node = None
     try:
@@ -37,6 +43,9 @@ def spin_node(make_node: Callable[[], Node], args=None,
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by
+        # `ros2 launch`/`ros2 run`): the second must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

@@ -19,6 +19,7 @@ def declared():
     """Parameter names declared by real node instances (no model needed to declare them)."""
     from hand_tracker_ros.camera_node import CameraNode
     from hand_tracker_ros.detector_node import HandDetectorNode
+    from hand_tracker_ros.lifecycle_detector_node import LifecycleHandDetectorNode
     import rclpy
     from rclpy.parameter import Parameter
     frames = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' \
@@ -28,9 +29,12 @@ def declared():
     try:
         det = HandDetectorNode(context=ctx)
         cam = CameraNode(context=ctx, parameter_overrides=[Parameter('source', value=str(frames))])
-        names = {'hand_detector': set(det._parameters), 'camera': set(cam._parameters)}
+        managed = LifecycleHandDetectorNode(context=ctx)
+        names = {'hand_detector': set(det._parameters), 'camera': set(cam._parameters),
+                 'hand_detector_lifecycle': set(managed._parameters)}
         descriptors = {n: det.describe_parameter(n) for n in det._parameters}
         det.destroy_node()
+        managed.destroy_node()
         cam.destroy_node()
     finally:
         rclpy.shutdown(context=ctx)
@@ -38,12 +42,12 @@ def declared():
 
 
 def _launch_node_params(path: Path) -> dict:
-    """{node name: set of parameter names set inline} from Node(...) calls in a launch file."""
+    """{executable: set of parameter names set inline} from Node(...) calls in a launch file."""
     out = {}
     for call in ast.walk(ast.parse(path.read_text())):
         if isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'Node':
             kw = {k.arg: k.value for k in call.keywords}
-            name = ast.literal_eval(kw['name']) if 'name' in kw else None
+            name = ast.literal_eval(kw['executable'])
             names = set()
             if 'parameters' in kw:
                 for el in kw['parameters'].elts:
@@ -57,6 +61,10 @@ def test_yaml_sets_only_declared_parameters(declared):
     names, _ = declared
     data = {k.removeprefix('/**/'): v for k, v in yaml.safe_load(YAML.read_text()).items()}
     assert set(data) == {'hand_detector', 'camera'}
+    # the lifecycle variant reads the same section: it declares every parameter the plain one does
+    # (but for the qos_overrides ones, declared once it subscribes: on activate)
+    plain = {n for n in names['hand_detector'] if not n.startswith('qos_overrides.')}
+    assert plain <= names['hand_detector_lifecycle']
     for node, section in data.items():
         params = set(section['ros__parameters'])
 

@@ -1,0 +1,154 @@
+"""Soak test: camera node + hand_detector (two processes, as launched) at 30 Hz on real frames
+for N minutes. Every 10 s it samples the RSS of each process (psutil), the detections rate and
+the image-to-detection latency (now - header.stamp, measured by a listener in this process);
+at the end it prints the RSS slope (MB per hour, least squares after the first sample) and the
+latency trend.
+
+  python benchmarks/soak.py --minutes 30 [--fps 30] [--sample 10] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+FRAMES = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
+
+
+def start_nodes(fps: float, env: dict) -> dict:
+    cli = [sys.executable, '-m', 'hand_tracker_ros.cli']
+    log = open(os.devnull, 'w')
+    return {
+        'camera': subprocess.Popen(cli + ['camera', '--ros-args', '-p', f'source:={FRAMES}',
+                                          '-p', 'loop:=true', '-p', f'fps:={fps}'],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT),
+        'hand_detector': subprocess.Popen(cli + ['detect'], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT),
+    }
+
+
+class Listener:
+    """Records (arrival time, latency ms) of every detections message."""
+
+    def __init__(self):
+        import rclpy
+        from rclpy.qos import QoSProfile
+        from vision_msgs.msg import Detection2DArray
+        rclpy.init()
+        self.node = rclpy.create_node('soak_listener')
+        self.lock = threading.Lock()
+        self.samples: list[tuple[float, float]] = []
+        self.node.create_subscription(Detection2DArray, 'detections', self._on,
+                                      QoSProfile(depth=50))
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _on(self, msg) -> None:
+        now = self.node.get_clock().now().nanoseconds
+        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        with self.lock:
+            self.samples.append((time.monotonic(), (now - stamp) / 1e6))
+
+    def _spin(self) -> None:
+        import rclpy
+        from rclpy.executors import ExternalShutdownException
+        try:
+            rclpy.spin(self.node)
+        except ExternalShutdownException:
+            pass
+
+    def take(self) -> list[tuple[float, float]]:
+        with self.lock:
+            out, self.samples = self.samples, []
+        return out
+
+
+def sample(procs: dict, listener: Listener, period: float, t0: float) -> dict:
+    got = listener.take()
+    lat = np.array([v for _, v in got]) if got else np.array([np.nan])
+    row = {'t_s': round(time.monotonic() - t0, 1), 'rate_hz': round(len(got) / period, 2),
+           'latency_ms_median': round(float(np.median(lat)), 2),
+           'latency_ms_p95': round(float(np.percentile(lat, 95)), 2)}
+    for name, p in procs.items():
+        row[f'rss_mb_{name}'] = round(psutil.Process(p.pid).memory_info().rss / 2**20, 1)
+    return row
+
+
+def trend(rows: list[dict], key: str) -> float:
+    """Least-squares slope of ``key`` per hour, leaving out the first (warm-up) sample."""
+    rows = rows[1:] if len(rows) > 2 else rows
+    t = np.array([r['t_s'] for r in rows]) / 3600.0
+    v = np.array([r[key] for r in rows], dtype=float)
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return float('nan')
+    return float(np.polyfit(t[ok], v[ok], 1)[0])
+
+
+def report(rows: list[dict], procs: dict) -> dict:
+    summary = {}
+    for name in procs:
+        key = f'rss_mb_{name}'
+        summary[f'{name} RSS MB first/last'] = (rows[0][key], rows[-1][key])
+        summary[f'{name} RSS slope MB/h'] = round(trend(rows, key), 2)
+    q = max(1, len(rows) // 4)
+    for key in ('latency_ms_median', 'latency_ms_p95'):
+        summary[f'{key} first/last quarter'] = (
+            round(float(np.nanmedian([r[key] for r in rows[:q]])), 2),
+            round(float(np.nanmedian([r[key] for r in rows[-q:]])), 2))
+        summary[f'{key} slope ms/h'] = round(trend(rows, key), 2)
+    summary['rate_hz median'] = float(np.median([r['rate_hz'] for r in rows]))
+    return summary
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--minutes', type=float, default=30.0)
+    ap.add_argument('--fps', type=float, default=30.0)
+    ap.add_argument('--sample', type=float, default=10.0, help='seconds between samples')
+    ap.add_argument('--json', type=Path, help='write samples and summary here')
+    a = ap.parse_args()
+    from hand_tracker_ros.cli import use_shm_profile
+    use_shm_profile()
+    os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(150, 230)))
+    os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    procs = start_nodes(a.fps, dict(os.environ))
+    rows: list[dict] = []
+    try:
+        listener = Listener()
+        time.sleep(a.sample)  # start-up: model load, discovery
+        listener.take()
+        t0 = time.monotonic()
+        end = t0 + a.minutes * 60
+        while time.monotonic() < end:
+            time.sleep(max(0.0, t0 + (len(rows) + 1) * a.sample - time.monotonic()))
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    sys.exit(f'{name} exited with {p.returncode}')
+            rows.append(sample(procs, listener, a.sample, t0))
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            p.wait(10)
+    summary = report(rows, procs)
+    print('summary:', json.dumps(summary, indent=1))
+    if a.json:
+        a.json.write_text(json.dumps({'samples': rows, 'summary': summary}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Helpers for tests that run the package the ROS way: `ros2 launch`, `ros2 run` and the `ros2`
+CLI (from tools/setup_ros_tools.sh) as subprocesses, each test on its own ROS_DOMAIN_ID, and a
+listener node in the test process on the same domain."""
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ROS2 = Path(sys.prefix) / 'bin' / 'ros2'
+HAVE_ROS2_CLI = ROS2.is_file()
+needs_ros2_cli = pytest.mark.skipif(
+    not HAVE_ROS2_CLI, reason=f'{ROS2} missing: run tools/setup_ros_tools.sh (installs the ROS 2 '
+    f'command-line tools from ../shared/vendor/ros2); test_launch.py checks the files without it')
+_domains = itertools.count((os.getpid() % 40) * 5 + 102)  # 102-301, away from conftest's 1-101
+
+
+def new_domain() -> int:
+    return next(_domains) % 230 + 1
+
+
+def ros_env(domain: int) -> dict:
+    """The test's environment on ``domain``, with PATH *without* the venv: the installed
+    executables must find their interpreter themselves (their shebang)."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1')
+    env['PATH'] = os.pathsep.join(p for p in env.get('PATH', '').split(os.pathsep)
+                                  if Path(p).resolve() != (Path(sys.prefix) / 'bin').resolve())
+    env.pop('VIRTUAL_ENV', None)
+    return env
+
+
+def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10
+         ) -> subprocess.CompletedProcess:
+    """Run `ros2 ARGS...` to completion; stdout and stderr together in ``.stdout``. Without the
+    daemon a CLI process discovers the graph from scratch: 'Node not found' is retried."""
+    for _ in range(tries):
+        res = subprocess.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        if 'Node not found' not in res.stdout:
+            break
+        time.sleep(1.0)
+    return res
+
+
+class Launched:
+    """A `ros2 ...` process in the background (its own session: SIGINT goes only to it), its
+    output collected."""
+
+    def __init__(self, domain: int, *args: str):
+        self.args = args
+        self.proc = subprocess.Popen([str(ROS2), *args], env=ros_env(domain),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     start_new_session=True)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return ''.join(self._lines)
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return text in self.output
+            time.sleep(0.1)
+        return False
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> tuple[Optional[int], float]:
+        """Send ``sig`` to the process group, as Ctrl-C in a terminal does; (exit code or None
+        if still running after ``timeout``, seconds)."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None, time.monotonic() - t0
+        self._reader.join(5.0)
+        return self.proc.returncode, time.monotonic() - t0
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+class Listener:
+    """An rclpy node in the test process, on ``domain``, that records messages per topic
+    (``topics``: {name relative to ``namespace``: message class})."""
+
+    def __init__(self, domain: int, topics: dict, namespace: str = ''):
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import qos_profile_sensor_data
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node('test_listener', context=self.context)
+        self.messages: dict[str, list] = {t: [] for t in topics}
+        for topic, cls in topics.items():
+            self.node.create_subscription(
+                cls, f'/{namespace}/{topic}' if namespace else topic,
+                lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
+                qos_profile_sensor_data)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+        try:
+            self.executor.spin()
+        except ExternalShutdownException:
+            pass
+
+    def wait_count(self, topic: str, n: int, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.messages[topic]) < n:
+            time.sleep(0.05)
+        return len(self.messages[topic]) >= n
+
+    def close(self) -> None:
+        import rclpy
+        self.executor.shutdown(timeout_sec=2.0)
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def stamp_key(header) -> tuple:
+    return (header.stamp.sec, header.stamp.nanosec, header.frame_id)
