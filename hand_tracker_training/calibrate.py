@@ -3,11 +3,14 @@ The model's calibrated operating point: the score threshold chosen on the valida
 
 Rule (:data:`RULE`): among thresholds 0.05, 0.06, ..., 0.95, take the one with the highest
 mean over sources of F1 at IoU 0.5, subject to every source's recall >= ``recall_floor``
-(0.85 by default, the project's recall target). A source-mean weights every domain equally
-(a pooled F1 is decided by the largest set), and the floor stops the mean from buying
-precision on easy sources with the recall of the weakest one, which is what the node's former
-fixed 0.5 did. When no threshold meets the floor, the highest mean F1 is taken and
-``floor_met: false`` says so.
+(0.85 by default, the project's recall target) and every source's precision >=
+``precision_floor`` (0.5). A source-mean weights every domain equally (a pooled F1 is decided
+by the largest set); the recall floor stops the mean from buying precision on easy sources
+with the recall of the weakest one, which is what the node's former fixed 0.5 did; the
+precision floor stops the recall floor from dragging the threshold down to where most boxes
+are false (a first run met a 0.85 recall floor only at 0.1, with precision 0.05 everywhere).
+When no threshold meets both floors, the highest mean F1 is taken and ``floor_met: false``
+says so.
 
 The result goes into ``model_info.yaml`` beside ``label_map.pbtxt``: the node reads
 ``score_threshold`` from it (:func:`hand_tracker_ros.resources.model_score_threshold`).
@@ -21,8 +24,11 @@ from hand_tracker_ros.resources import MODEL_INFO_NAME
 import numpy as np
 
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
-RULE = ('highest mean-over-sources F1 (IoU 0.5) on the validation parts, subject to the weakest '
-        "source's recall >= recall_floor; thresholds 0.05..0.95 step 0.01")
+RULE = ('highest mean-over-sources F1 (IoU 0.5) on the validation parts, subject to every '
+        "source's recall >= recall_floor and precision >= precision_floor (else the highest "
+        'mean F1); thresholds 0.05..0.95 step 0.01')
+#: The default lowest precision of every source at the operating point.
+PRECISION_FLOOR = 0.5
 
 
 def scored_matches(samples: Sequence, predictions: Sequence, iou: float = 0.5
@@ -59,7 +65,8 @@ def pr_curve(scores: np.ndarray, tps: np.ndarray, hands: int,
 
 
 def choose_threshold(curves: Mapping[str, dict], recall_floor: float = 0.85,
-                     thresholds: np.ndarray = THRESHOLDS) -> dict:
+                     thresholds: np.ndarray = THRESHOLDS,
+                     precision_floor: float = PRECISION_FLOOR) -> dict:
     """
     Apply :data:`RULE` to per-source curves of :func:`pr_curve`.
 
@@ -69,10 +76,12 @@ def choose_threshold(curves: Mapping[str, dict], recall_floor: float = 0.85,
         raise ValueError('choose_threshold: no validation sources')
     mean_f1 = np.mean([c['f1'] for c in curves.values()], axis=0)
     weakest = np.min([c['recall'] for c in curves.values()], axis=0)
-    ok = weakest >= recall_floor
+    least_precise = np.min([c['precision'] for c in curves.values()], axis=0)
+    ok = (weakest >= recall_floor) & (least_precise >= precision_floor)
     k = int(np.argmax(np.where(ok, mean_f1, -1.0))) if ok.any() else int(np.argmax(mean_f1))
     return {'score_threshold': float(thresholds[k]), 'rule': RULE,
-            'recall_floor': float(recall_floor), 'floor_met': bool(ok.any()),
+            'recall_floor': float(recall_floor), 'precision_floor': float(precision_floor),
+            'floor_met': bool(ok.any()),
             'mean_f1': round(float(mean_f1[k]), 4),
             'validation': {s: {m: round(float(c[m][k]), 4) for m in ('precision', 'recall', 'f1')}
                            for s, c in sorted(curves.items())}}

@@ -366,7 +366,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='hand-tracker-export',
                                 description='Export a trained hand detector (frozen graph, '
                                             'TFLite float and int8) and evaluate the files.')
-    p.add_argument('--run', required=True, help='training run directory (config.json)')
+    p.add_argument('--run', help='training run directory (config.json); not with --threshold-only')
     p.add_argument('--weights', help='weights file (default: RUN/best.weights.h5)')
     p.add_argument('--out', required=True, help='output directory')
     add_source_options(p)
@@ -377,6 +377,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--recipe', help='a training recipe (config/train_recipe.yaml): its sources '
                    'give the calibration images, and the score threshold is chosen on their '
                    'validation parts (model_info.yaml)')
+    p.add_argument('--threshold-only', action='store_true',
+                   help='with --recipe: only choose the score threshold of the model already '
+                        'in OUT (OUT/model.tflite) and rewrite OUT/model_info.yaml')
     return p
 
 
@@ -396,6 +399,16 @@ def _recipe_samples(args: argparse.Namespace) -> tuple[list, list, float]:
 def main(argv: Sequence[str] | None = None) -> int:
     """``hand-tracker-export``: export a run's best (or given) weights and evaluate the files."""
     args = _parser().parse_args(argv)
+    if args.threshold_only:
+        if not args.recipe:
+            raise SystemExit('--threshold-only needs --recipe (its validation parts)')
+        out = Path(args.out)
+        _, evaluation, recall_floor = _recipe_samples(args)
+        write_operating_point(out / 'model.tflite', out / 'label_map.pbtxt', evaluation,
+                              recall_floor, out)
+        return 0
+    if not args.run:
+        raise SystemExit('hand-tracker-export: --run is required')
     run = Path(args.run)
     config = SSDConfig.from_json((run / 'config.json').read_text())
     model = build_ssd(config)

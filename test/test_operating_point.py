@@ -75,15 +75,20 @@ def test_rule_respects_the_recall_floor(val_parts, calibrated):
         preds = [detector.detect(read_rgb(s.image_path), 0.05) for s in samples]
         curves[source] = pr_curve(*scored_matches(samples, preds))
     weakest = np.min([c['recall'] for c in curves.values()], axis=0)
+    least_precise = np.min([c['precision'] for c in curves.values()], axis=0)
+    mean_f1 = np.mean([c['f1'] for c in curves.values()], axis=0)
     for floor in (0.3, 0.6, 0.9, 1.01):
-        got = choose_threshold(curves, floor)
-        k = int(np.flatnonzero(THRESHOLDS == got['score_threshold'])[0])
-        assert got['floor_met'] == bool((weakest >= floor).any())
-        if got['floor_met']:
-            assert weakest[k] >= floor
-            # no threshold meeting the floor has a higher source-mean F1
-            mean_f1 = np.mean([c['f1'] for c in curves.values()], axis=0)
-            assert mean_f1[k] >= mean_f1[weakest >= floor].max() - 1e-12
+        for p_floor in (0.0, 0.5, 0.9):
+            got = choose_threshold(curves, floor, precision_floor=p_floor)
+            k = int(np.flatnonzero(THRESHOLDS == got['score_threshold'])[0])
+            ok = (weakest >= floor) & (least_precise >= p_floor)
+            assert got['floor_met'] == bool(ok.any())
+            if got['floor_met']:
+                assert weakest[k] >= floor and least_precise[k] >= p_floor
+                # no threshold meeting both floors has a higher source-mean F1
+                assert mean_f1[k] >= mean_f1[ok].max() - 1e-12
+            else:
+                assert mean_f1[k] == mean_f1.max()
     with pytest.raises(ValueError):
         choose_threshold({})
 
