@@ -1,6 +1,7 @@
 """Frames from a V4L2/USB webcam, a video file or a folder of images (no rclpy)."""
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 import time
 from typing import Optional
@@ -19,8 +20,8 @@ class FrameSource:
     """
     Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
 
-    A video file or a directory of images (sorted by name). :meth:`read` returns BGR frames or
-    None at the end.
+    A video file, a directory of images or a glob pattern of image files (``frames/16_pic*.jpg``;
+    both sorted by name). :meth:`read` returns BGR frames or None at the end.
     """
 
     def __init__(self, source: str, width: int = 0, height: int = 0, fps: float = 0.0,
@@ -42,6 +43,11 @@ class FrameSource:
             self._files = sorted(p for p in path.iterdir() if is_image_file(p.name))
             if not self._files:
                 raise SourceError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
+        elif not path.exists() and glob.has_magic(self.source):
+            self.kind = 'images'
+            self._files = sorted(Path(p) for p in glob.glob(self.source) if is_image_file(p))
+            if not self._files:
+                raise SourceError(f'no image files match {self.source!r}')
         elif self.source.isdigit() or self.source.startswith('/dev/video'):
             self.kind = 'camera'
             dev = int(self.source) if self.source.isdigit() else self.source

@@ -42,6 +42,17 @@ def test_folder_source_reads_sorted_images_and_ends(frames_dir):
     assert n == 100
 
 
+def test_glob_source_reads_only_the_matching_images(shared_data):
+    """A held-out webcam session is a file-name pattern inside a folder of many sessions."""
+    pattern = str(shared_data / 'hands_webcam_subhih' / 'test' / 'images' / '16_pic*.jpg')
+    expected = sorted(glob.glob(pattern))
+    src = FrameSource(pattern)
+    assert src.kind == 'images' and len(src) == len(expected) > 0
+    assert np.array_equal(src.read(), cv2.imread(expected[0]))
+    with pytest.raises(SourceError, match='no image files match'):
+        FrameSource(str(shared_data / 'hands_webcam_subhih' / 'test' / 'images' / 'nosuch_*.jpg'))
+
+
 def test_folder_source_loops(frames_dir):
     src = FrameSource(str(frames_dir), loop=True)
     frames = [src.read() for _ in range(101)]
