@@ -21,7 +21,7 @@ class FrameSource:
     Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
 
     A video file, a directory of images or a glob pattern of image files (``frames/16_pic*.jpg``;
-    both sorted by name). :meth:`read` returns BGR frames or None at the end.
+    both sorted by file name). :meth:`read` returns BGR frames or None at the end.
     """
 
     def __init__(self, source: str, width: int = 0, height: int = 0, fps: float = 0.0,
@@ -45,7 +45,8 @@ class FrameSource:
                 raise SourceError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder {path}')
         elif not path.exists() and glob.has_magic(self.source):
             self.kind = 'images'
-            self._files = sorted(Path(p) for p in glob.glob(self.source) if is_image_file(p))
+            self._files = sorted((Path(p) for p in glob.glob(self.source) if is_image_file(p)),
+                                 key=lambda p: (p.name, str(p)))  # frame order across folders
             if not self._files:
                 raise SourceError(f'no image files match {self.source!r}')
         elif self.source.isdigit() or self.source.startswith('/dev/video'):
