@@ -58,42 +58,56 @@ class _Frame:
     compressed: bool
 
 
-class HandDetectorNode(Node):
-    """Runs the hand detector (and tracker) on every newest camera frame."""
+class DetectorCore:
+    """
+    The detector's parameters, model, processing and outputs, for a Node or a LifecycleNode.
 
-    def __init__(self, **kwargs):
-        super().__init__('hand_detector', **kwargs)
-        self._declare_parameters()
+    A mixin: :class:`HandDetectorNode` (a plain node that starts processing at once) and
+    :class:`~hand_tracker_ros.lifecycle_detector_node.LifecycleHandDetectorNode` (brought up
+    in lifecycle steps) are this plus their own start-up and shut-down.
+    """
+
+    def _init_state(self) -> None:
+        """Set the counters and the (empty) model slot; parameters are declared before."""
         self.drop_reasons: collections.Counter = collections.Counter()
         self._error_log_times: dict[str, float] = {}
         self._detector: Optional[Detector] = None
         self._last_model_error = ''
         self._detector_lock = threading.Lock()
         self._threshold_cache: tuple = ('', DEFAULT_SCORE_THRESHOLD)
-        self._load_model(self.get_parameter('model_path').value, at_startup=True)
-        self._init_score_threshold()
+        self._follow_model_threshold = True
+        if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron+; Humble keeps -1 (below)
+            self.add_pre_set_parameters_callback(self._resolve_score_threshold)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
+    def _make_outputs(self, create_publisher) -> list:
+        """Create tracker, gestures, publishers (with `create_publisher`) and the pipeline."""
         p = lambda name: self.get_parameter(name).value  # noqa: E731
         self._tracking = bool(p('track'))
         self._tracker = HandTracker(self._group_params(TrackerParams, 'tracker'))
         self._gestures = GestureRecognizer(self._group_params(GestureParams, 'gestures'))
         self._recent_gestures = RecentGestures(keep_s=1.0)
-
         out_qos = QoSProfile(depth=10)
-        self.pub_detections = self.create_publisher(Detection2DArray, 'detections', out_qos)
-        self.pub_annotated = self.create_publisher(Image, 'detections/image', QoSProfile(depth=2))
+        self.pub_detections = create_publisher(Detection2DArray, 'detections', out_qos)
+        self.pub_annotated = create_publisher(Image, 'detections/image', QoSProfile(depth=2))
+        made = [self.pub_detections, self.pub_annotated]
         if self._tracking:
-            self.pub_hands = self.create_publisher(TrackedHandArray, 'hands', out_qos)
-            self.pub_gestures = self.create_publisher(GestureEvent, 'gestures', out_qos)
-
+            self.pub_hands = create_publisher(TrackedHandArray, 'hands', out_qos)
+            self.pub_gestures = create_publisher(GestureEvent, 'gestures', out_qos)
+            made += [self.pub_hands, self.pub_gestures]
         self.pipeline = FramePipeline(self._process, self._finish,
                                       workers=p('num_workers'), queue_size=p('queue_size'),
                                       on_drop=lambda f: self._count_drop('stale'),
                                       on_error=self._on_error, name='hand_detector')
+        return made
+
+    def _subscribe(self) -> None:
+        """Subscribe to the camera and start the statistics timer."""
         # Sensor-data QoS (best effort, shallow) for the camera; overridable with the standard
         # qos_overrides.<topic>.subscription.* parameters.
         # The image callback only queues the frame (inference runs in the pipeline's workers);
         # a model reload (parameter service) pauses it for the reload's duration.
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
         qos_overrides = QoSOverridingOptions.with_default_policies()
         if p('use_compressed'):
             self.sub = self.create_subscription(
@@ -106,14 +120,6 @@ class HandDetectorNode(Node):
         self._last_input = time.monotonic()
         self._warned_silent = False
         self.stats_timer = self.create_timer(p('stats_period'), self._log_stats)
-        if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron+; Humble keeps -1 (below)
-            self.add_pre_set_parameters_callback(self._resolve_score_threshold)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.get_logger().info(
-            f'listening on {self.sub.topic_name} '
-            f'({"CompressedImage" if p("use_compressed") else "Image"}), '
-            f'model {self.detector.model_path if self.detector else "NONE"}, '
-            f'{p("num_workers")} worker(s), tracking {"on" if self._tracking else "off"}')
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> None:
@@ -393,7 +399,28 @@ class HandDetectorNode(Node):
         drops = ', '.join(f'{k} {v}' for k, v in sorted(self.drop_reasons.items())) or 'none'
         self.get_logger().info(f'{self.pipeline.stats.summary()}; drops by reason: {drops}')
 
+
+
+class HandDetectorNode(DetectorCore, Node):
+    """Runs the hand detector (and tracker) on every newest camera frame."""
+
+    def __init__(self, **kwargs):
+        super().__init__('hand_detector', **kwargs)
+        self._declare_parameters()
+        self._init_state()
+        self._load_model(self.get_parameter('model_path').value, at_startup=True)
+        self._init_score_threshold()
+        self._make_outputs(self.create_publisher)
+        self._subscribe()
+        p = lambda name: self.get_parameter(name).value  # noqa: E731
+        self.get_logger().info(
+            f'listening on {self.sub.topic_name} '
+            f'({"CompressedImage" if p("use_compressed") else "Image"}), '
+            f'model {self.detector.model_path if self.detector else "NONE"}, '
+            f'{p("num_workers")} worker(s), tracking {"on" if self._tracking else "off"}')
+
     def destroy_node(self) -> None:
+        """Stop the pipeline's workers, then destroy the node."""
         self.pipeline.close()
         super().destroy_node()
 
