@@ -96,7 +96,7 @@ def _check_parameters(domain):
     assert 'Double value is: 0.6' in ros2(domain, 'param', 'get', '--no-daemon', node,
                                           'score_threshold').stdout
     desc = ros2(domain, 'param', 'describe', '--no-daemon', node, 'score_threshold').stdout
-    assert 'Min value: 0.0' in desc and 'Max value: 1.0' in desc, desc
+    assert 'Min value: -1.0' in desc and 'Max value: 1.0' in desc, desc  # -1 = the model's
     desc = ros2(domain, 'param', 'describe', '--no-daemon', node, 'num_workers').stdout
     assert 'Read only: true' in desc and 'Min value: 1' in desc and 'Max value: 8' in desc, desc
 
