@@ -1,5 +1,7 @@
-"""Soak test: camera node + hand_detector (two processes, as launched) at 30 Hz on real frames
-for N minutes. Every 10 s it samples the RSS of each process (psutil), the detections rate and
+"""
+Soak test: camera node + hand_detector (two processes, as launched) at 30 Hz on real frames.
+
+Runs for N minutes. Every 10 s it samples the RSS of each process (psutil), the detections rate and
 the image-to-detection latency (now - header.stamp, measured by a listener in this process);
 at the end it prints the RSS slope (MB per hour, least squares after the first sample) and the
 latency trend.
@@ -11,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 import random
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import psutil

@@ -1,6 +1,9 @@
-"""Frame loss on the wire: how many 640x480 rgb8 frames published at 30 Hz by another process
-(benchmarks/image_publisher.py) the hand_detector receives, with Fast DDS' default settings vs
-config/fastdds_shm.xml (on both sides), reliable and best-effort QoS.
+"""
+Frame loss on the wire: frames received of 640x480 rgb8 frames published at 30 Hz.
+
+How many frames published by another process (benchmarks/image_publisher.py) the
+hand_detector receives, with Fast DDS' default settings vs config/fastdds_shm.xml (on both
+sides), reliable and best-effort QoS.
 
   python benchmarks/wire_loss.py [--duration 10] [--rate 30] [--repeat 1]
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import random
 import re
 import signal
@@ -18,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
@@ -36,7 +39,7 @@ def case_env(shm: bool) -> dict:
 
 
 def run_case(shm: bool, reliable: bool, rate: float, duration: float) -> tuple[int, int]:
-    """(published, received by the detector)."""
+    """Return (published, received by the detector)."""
     env = case_env(shm)
     log = tempfile.NamedTemporaryFile('w+', suffix='.log', delete=False)
     reliability = 'reliable' if reliable else 'best_effort'

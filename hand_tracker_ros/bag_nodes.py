@@ -1,4 +1,5 @@
-"""ROS wiring for bags (hand_tracker_ros.bags does the reading and writing).
+"""
+ROS wiring for bags (hand_tracker_ros.bags does the reading and writing).
 
 - :class:`BagPlayerNode` (node name ``camera``) publishes the image topic of a bag on ``image``
   (sensor_msgs/Image) or ``image/compressed`` (CompressedImage), the recorded bytes unchanged, so
@@ -47,8 +48,11 @@ class BagPlayerNode(Node):
                                f'{speed}')
 
     def _wait_consumer(self) -> None:
-        """Rate 0: until the consumer finished every published frame (5 s at most: a frame lost
-        on the way must not stall the replay)."""
+        """
+        Rate 0: wait until the consumer finished every published frame.
+
+        5 s at most: a frame lost on the way must not stall the replay.
+        """
         deadline = time.monotonic() + 5.0
         while self._frames_done() < self.published and time.monotonic() < deadline:
             if self._stop.wait(0.002):
@@ -83,8 +87,12 @@ class BagPlayerNode(Node):
 
 
 def record_topics(node: Node, recorder: BagRecorder, topics: dict) -> list:
-    """Subscribe ``node`` to ``{topic: message class}`` (serialized, reliable, depth 100) and
-    write every message to ``recorder`` with the receive time. Returns the subscriptions."""
+    """
+    Subscribe ``node`` to ``{topic: message class}`` and record what arrives.
+
+    Serialized, reliable, depth 100; every message is written to ``recorder`` with the receive
+    time. Returns the subscriptions.
+    """
     subs = []
     for topic, cls in topics.items():
         name = node.resolve_topic_name(topic) if hasattr(node, 'resolve_topic_name') else topic

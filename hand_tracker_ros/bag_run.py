@@ -12,9 +12,12 @@ __all__ = ['BagError', 'make_source_node', 'start_bag_recording']
 
 
 def make_source_node(args, cam_over: list, det_over: list, detector: Callable[[], Node]) -> Node:
-    """A BagPlayerNode when ``args.source`` is a bag (and ``use_compressed`` added to
-    ``det_over`` for a CompressedImage topic), else the CameraNode with ``cam_over``.
-    ``detector()`` returns the detector node once it exists (flow control at ``--bag-rate 0``)."""
+    """
+    Return a BagPlayerNode when ``args.source`` is a bag, else the CameraNode with ``cam_over``.
+
+    For a bag with a CompressedImage topic ``use_compressed`` is added to ``det_over``.
+    ``detector()`` returns the detector node once it exists (flow control at ``--bag-rate 0``).
+    """
     if not is_bag(str(args.source)):
         from .camera_node import CameraNode
         return CameraNode(parameter_overrides=cam_over)

@@ -1,5 +1,7 @@
-"""ROS 2 bags (rosbag2 folders with MCAP or sqlite3 storage, single .mcap / .db3 files) through
-the `rosbags` library, without rclpy.
+"""
+ROS 2 bags through the `rosbags` library, without rclpy.
+
+Bags are rosbag2 folders with MCAP or sqlite3 storage, or single .mcap / .db3 files.
 
 - :class:`BagImageSource` reads the image topic of a bag: serialized CDR messages with their
   recorded time, ready to be published unchanged (so the original header stamps are kept).
@@ -11,15 +13,15 @@ the `rosbags` library, without rclpy.
 """
 from __future__ import annotations
 
-import shutil
-import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+import shutil
+import threading
 from typing import Iterator, Optional
 
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.typesys import get_types_from_msg, get_typestore, Stores
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_TYPES = {'sensor_msgs/msg/Image': False, 'sensor_msgs/msg/CompressedImage': True}
@@ -31,7 +33,7 @@ class BagError(RuntimeError):
 
 
 def is_bag(source: str) -> bool:
-    """A .mcap/.db3 file or a rosbag2 folder (one with metadata.yaml)."""
+    """Tell whether ``source`` is a .mcap/.db3 file or a rosbag2 folder (with metadata.yaml)."""
     path = Path(str(source))
     return (path.is_file() and path.suffix in BAG_SUFFIXES) or (path / 'metadata.yaml').is_file()
 
@@ -50,7 +52,7 @@ def _msg_dirs(package: str) -> list[Path]:
 
 @lru_cache(maxsize=1)
 def typestore():
-    """rosbags typestore: the standard ROS 2 messages + vision_msgs + hand_tracker/msg."""
+    """Return the rosbags typestore: standard ROS 2 messages + vision_msgs + hand_tracker/msg."""
     store = get_typestore(Stores.LATEST)
     for package in ('vision_msgs', 'hand_tracker'):
         dirs = _msg_dirs(package)
@@ -74,7 +76,8 @@ class BagMessage:
 
 
 class BagImageSource:
-    """The image messages of one topic of a bag, in recording order.
+    """
+    The image messages of one topic of a bag, in recording order.
 
     ``topic`` None picks the only image topic (Image or CompressedImage); with several the
     error lists them.
@@ -165,7 +168,7 @@ def normalize_msgtype(name: str) -> str:
 
 
 def image_message(bgr, stamp_ns: int, frame_id: str, compressed: bool):
-    """A rosbags sensor_msgs Image (bgr8) or CompressedImage (jpeg) of a BGR array."""
+    """Return a rosbags sensor_msgs Image (bgr8) or CompressedImage (jpeg) of a BGR array."""
     import cv2
     import numpy as np
     ts = typestore()

@@ -1,4 +1,5 @@
-"""Camera calibration in the `camera_calibration` / `camera_info_manager` YAML format (no rclpy).
+"""
+Camera calibration in the `camera_calibration` / `camera_info_manager` YAML format (no rclpy).
 
 The file written by `ros2 run camera_calibration cameracalibrator` and read by
 camera_info_manager (C++ and camera_info_manager_py)::
@@ -18,8 +19,8 @@ calibration (all-zero K, R and P: "not calibrated" by the CameraInfo convention)
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -54,15 +55,19 @@ class Calibration:
         return self.k[0] != 0.0
 
     def for_size(self, width: int, height: int) -> 'Calibration':
-        """This calibration for images of ``width`` x ``height`` (an uncalibrated one takes
-        any size; a calibrated one is returned unchanged: :func:`size_mismatch` tells)."""
+        """
+        Return this calibration for images of ``width`` x ``height``.
+
+        An uncalibrated one takes any size; a calibrated one is returned unchanged
+        (:func:`size_mismatch` tells).
+        """
         if self.calibrated:
             return self
         return uncalibrated(width, height, self.camera_name)
 
 
 def uncalibrated(width: int, height: int, camera_name: str = '') -> Calibration:
-    """What camera_info_manager publishes without a calibration: size only, K = R = P = 0."""
+    """Return what camera_info_manager publishes without a calibration: size, K = R = P = 0."""
     return Calibration(width=int(width), height=int(height), camera_name=camera_name)
 
 

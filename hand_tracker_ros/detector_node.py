@@ -400,7 +400,6 @@ class DetectorCore:
         self.get_logger().info(f'{self.pipeline.stats.summary()}; drops by reason: {drops}')
 
 
-
 class HandDetectorNode(DetectorCore, Node):
     """Runs the hand detector (and tracker) on every newest camera frame."""
 

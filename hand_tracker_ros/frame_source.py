@@ -116,9 +116,12 @@ class FrameSource:
         return frame
 
     def reopen(self, strict: bool = False) -> bool:
-        """Open the source again (a camera that was unplugged, a file or folder that vanished);
+        """
+        Open the source again (a camera that was unplugged, a file or folder that vanished).
+
         True on success. A video or folder restarts at its beginning. ``strict``: raise the
-        SourceError instead of returning False."""
+        SourceError instead of returning False.
+        """
         self.close()
         self._cap, self._files, self._index = None, [], 0
         try:

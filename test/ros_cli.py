@@ -1,16 +1,19 @@
-"""Helpers for tests that run the package the ROS way: `ros2 launch`, `ros2 run` and the `ros2`
-CLI (from tools/setup_ros_tools.sh) as subprocesses, each test on its own ROS_DOMAIN_ID, and a
-listener node in the test process on the same domain."""
+"""
+Helpers for tests that run the package the ROS way.
+
+`ros2 launch`, `ros2 run` and the `ros2` CLI (from tools/setup_ros_tools.sh) as subprocesses,
+each test on its own ROS_DOMAIN_ID, and a listener node in the test process on the same domain.
+"""
 from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Optional
 
 import pytest
@@ -29,8 +32,11 @@ def new_domain() -> int:
 
 
 def ros_env(domain: int) -> dict:
-    """The test's environment on ``domain``, with PATH *without* the venv: the installed
-    executables must find their interpreter themselves (their shebang)."""
+    """
+    Return the test's environment on ``domain``, with PATH *without* the venv.
+
+    The installed executables must find their interpreter themselves (their shebang).
+    """
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), PYTHONUNBUFFERED='1')
     env['PATH'] = os.pathsep.join(p for p in env.get('PATH', '').split(os.pathsep)
                                   if Path(p).resolve() != (Path(sys.prefix) / 'bin').resolve())
@@ -40,8 +46,12 @@ def ros_env(domain: int) -> dict:
 
 def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10
          ) -> subprocess.CompletedProcess:
-    """Run `ros2 ARGS...` to completion; stdout and stderr together in ``.stdout``. Without the
-    daemon a CLI process discovers the graph from scratch: 'Node not found' is retried."""
+    """
+    Run `ros2 ARGS...` to completion; stdout and stderr together in ``.stdout``.
+
+    Without the daemon a CLI process discovers the graph from scratch: 'Node not found' is
+    retried.
+    """
     for _ in range(tries):
         res = subprocess.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
@@ -52,8 +62,11 @@ def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10
 
 
 class Launched:
-    """A `ros2 ...` process in the background (its own session: SIGINT goes only to it), its
-    output collected."""
+    """
+    A `ros2 ...` process in the background, its output collected.
+
+    It has its own session: SIGINT goes only to it.
+    """
 
     def __init__(self, domain: int, *args: str):
         self.args = args
@@ -84,8 +97,11 @@ class Launched:
         return False
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 15.0) -> tuple[Optional[int], float]:
-        """Send ``sig`` to the process group, as Ctrl-C in a terminal does; (exit code or None
-        if still running after ``timeout``, seconds)."""
+        """
+        Send ``sig`` to the process group, as Ctrl-C in a terminal does.
+
+        Return (exit code or None if still running after ``timeout``, seconds).
+        """
         t0 = time.monotonic()
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, sig)
@@ -103,8 +119,11 @@ class Launched:
 
 
 class Listener:
-    """An rclpy node in the test process, on ``domain``, that records messages per topic
-    (``topics``: {name relative to ``namespace``: message class})."""
+    """
+    An rclpy node in the test process, on ``domain``, that records messages per topic.
+
+    ``topics``: {name relative to ``namespace``: message class}.
+    """
 
     def __init__(self, domain: int, topics: dict, namespace: str = ''):
         import rclpy

@@ -1,15 +1,17 @@
-"""Bags: real bags written from EgoHands frames (rosbags), replayed through `hand-tracker run`,
-and the bag it records read back with rosbags' reader."""
+"""
+Bags: real bags written from EgoHands frames (rosbags), replayed through `hand-tracker run`.
+
+The bag it records is read back with rosbags' reader.
+"""
 import os
 import subprocess
 import sys
 
 import cv2
-import numpy as np
-import pytest
-
 from hand_tracker_ros.bags import (BagError, BagImageSource, BagRecorder, is_bag, read_messages,
                                    write_image_bag)
+import numpy as np
+import pytest
 
 N = 12
 START = 1_700_000_123 * 10**9
@@ -68,8 +70,11 @@ def _run_cli(*args, timeout=240):
 @pytest.mark.parametrize('name, compressed, rate', [
     ('in.mcap', False, '0'), ('in_folder', True, '1')])
 def test_replay_bag_through_detector_and_record(tmp_path, frames, name, compressed, rate):
-    """Every recorded frame goes through the detector with its original stamp; the output bag
-    holds the images with detections, hands (and gestures) for each."""
+    """
+    Every recorded frame goes through the detector with its original stamp.
+
+    The output bag holds the images with detections, hands (and gestures) for each.
+    """
     src = write_image_bag(str(tmp_path / name), frames, fps=10.0, compressed=compressed,
                           start_ns=START)
     out = tmp_path / 'out.mcap'

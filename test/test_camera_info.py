@@ -1,14 +1,16 @@
-"""camera_info: the camera_calibration YAML format, and the camera node publishing it beside
-`image` over DDS (with a calibration, and uncalibrated)."""
+"""
+camera_info: the camera_calibration YAML format, and the camera node publishing it.
+
+The camera node publishes it beside `image` over DDS (with a calibration, and uncalibrated).
+"""
 import os
 import subprocess
 import sys
 import time
 
-import pytest
-
 from hand_tracker_ros.camera_info import (CalibrationError, load_calibration, parse_calibration,
                                           size_mismatch, uncalibrated, url_to_path)
+import pytest
 
 # as written by `ros2 run camera_calibration cameracalibrator` (ost.yaml)
 CALIBRATION = """\

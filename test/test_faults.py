@@ -1,5 +1,9 @@
-"""Faults that must leave the nodes serving: a corrupt model set at run time, a source that
-vanishes and reappears, SIGTERM during inference, 4K images at 60 Hz."""
+"""
+Faults that must leave the nodes serving.
+
+A corrupt model set at run time, a source that vanishes and reappears, SIGTERM during
+inference, 4K images at 60 Hz.
+"""
 import os
 import shutil
 import signal
@@ -8,12 +12,11 @@ import sys
 import threading
 import time
 
+from fixture_models import bright_cell_frame, expected_boxes
 import numpy as np
 import pytest
-
-from fixture_models import bright_cell_frame, expected_boxes
 from ros_cli import needs_ros2_cli, ros2
-from test_detector_node import CELLS, REPO, Client, NodeProcess, boxes_of, image_msg
+from test_detector_node import boxes_of, CELLS, Client, image_msg, NodeProcess, REPO
 
 pytestmark = pytest.mark.slow
 
@@ -135,8 +138,12 @@ def test_sigterm_during_inference_exits_cleanly():
 
 
 def test_4k_at_60hz_bounded_queue_counted_drops(tmp_path):
-    """4K rgb8 frames at 60 Hz into the node in this process: the queue never holds more than
-    queue_size frames, every received frame is processed or counted as dropped."""
+    """
+    4K rgb8 frames at 60 Hz into the node in this process.
+
+    The queue never holds more than queue_size frames, every received frame is processed or
+    counted as dropped.
+    """
     import rclpy
     from rclpy.parameter import Parameter
 

@@ -42,7 +42,7 @@ def declared():
 
 
 def _launch_node_params(path: Path) -> dict:
-    """{executable: set of parameter names set inline} from Node(...) calls in a launch file."""
+    """Return {executable: parameter names set inline} from Node(...) calls in a launch file."""
     out = {}
     for call in ast.walk(ast.parse(path.read_text())):
         if isinstance(call, ast.Call) and getattr(call.func, 'id', '') == 'Node':

@@ -1,6 +1,9 @@
-"""The lifecycle detector over `ros2 lifecycle set/get`: configure loads the model, activate
-starts processing, deactivate stops it keeping the model, cleanup/shutdown free everything; the
-same detections as the plain node on real frames."""
+"""
+The lifecycle detector over `ros2 lifecycle set/get`.
+
+Configure loads the model, activate starts processing, deactivate stops it keeping the model,
+cleanup/shutdown free everything; the same detections as the plain node on real frames.
+"""
 import os
 import re
 import signal
@@ -9,9 +12,8 @@ import time
 import cv2
 import numpy as np
 import pytest
-
 from ros_cli import Launched, Listener, needs_ros2_cli, ros2
-from test_detector_node import Client, NodeProcess, boxes_of, image_msg
+from test_detector_node import boxes_of, Client, image_msg, NodeProcess
 
 pytestmark = [needs_ros2_cli, pytest.mark.slow]
 NODE = '/lc/hand_detector'

@@ -1,15 +1,17 @@
-"""`ros2 launch` for real: webcam.launch.py with a video file as the device and video.launch.py
-with a folder of real frames, under a namespace, checked with the real `ros2` CLI.
-(test_launch.py checks the files' parameters without launching.)"""
+"""
+`ros2 launch` for real, checked with the real `ros2` CLI.
+
+webcam.launch.py with a video file as the device and video.launch.py with a folder of real
+frames, under a namespace. (test_launch.py checks the files' parameters without launching.)
+"""
 import re
 import signal
 import statistics
 
 import cv2
 import pytest
+from ros_cli import Launched, Listener, needs_ros2_cli, new_domain, REPO, ros2, stamp_key
 import yaml
-
-from ros_cli import Launched, Listener, REPO, needs_ros2_cli, new_domain, ros2, stamp_key
 
 pytestmark = [needs_ros2_cli, pytest.mark.slow]
 NS = 'robot1'
@@ -23,7 +25,7 @@ def frames_dir(egohands_dir):
 
 @pytest.fixture(scope='module')
 def video_file(frames_dir, tmp_path_factory):
-    """An mp4 made from 40 real EgoHands frames (640x360, 30 fps)."""
+    """Make an mp4 from 40 real EgoHands frames (640x360, 30 fps)."""
     path = tmp_path_factory.mktemp('video') / 'egohands.mp4'
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 30.0, (640, 360))
     for f in sorted(frames_dir.glob('*.jpg'))[:40]:
@@ -35,7 +37,7 @@ def video_file(frames_dir, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def params_file(tmp_path_factory):
-    """The shipped YAML with a few values changed, to see that the file is in force."""
+    """Write the shipped YAML with a few values changed, to see that the file is in force."""
     data = yaml.safe_load((REPO / 'config' / 'hand_tracker.yaml').read_text())
     data['/**/hand_detector']['ros__parameters']['score_threshold'] = 0.42
     data['/**/hand_detector']['ros__parameters']['tracker']['min_hits'] = 4
