@@ -84,7 +84,12 @@ def test_a_users_coco_and_yolo_sets_drop_in(shared_data, model_dir, tmp_path):
 def test_threshold_falls_back_to_the_node_default(model_dir, tmp_path):
     info = model_dir / 'model_info.yaml'
     assert model_threshold(model_dir / 'model.tflite') == (0.3, str(info))
-    assert model_threshold(MODEL) == (0.5, 'the node default')
+    bare = tmp_path / 'bare'
+    bare.mkdir()
+    shutil.copy(MODEL, bare / 'model.tflite')  # no model_info.yaml beside it
+    assert model_threshold(bare / 'model.tflite') == (0.5, 'the node default')
+    shipped = yaml.safe_load((MODEL.parent / 'model_info.yaml').read_text())['score_threshold']
+    assert model_threshold(MODEL) == (shipped, str(MODEL.parent / 'model_info.yaml'))
 
 
 def test_bad_suite_is_a_clear_error(model_dir, tmp_path, capsys):
