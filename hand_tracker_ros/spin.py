@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
 
 
@@ -42,6 +43,11 @@ def spin_node(make_node: Callable[[], Node], args=None,
         return 1
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        # the signal handler can invalidate the context between the executor's ok-check and
+        # its wait set ("the given context is not valid"): that is the same shutdown
+        if rclpy.ok():
+            raise
     finally:
         # Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by
         # `ros2 launch`/`ros2 run`): the second must not interrupt the clean-up.
@@ -72,6 +78,9 @@ class BackgroundSpinner:
             self.executor.spin()
         except ExternalShutdownException:
             pass
+        except _rclpy.RCLError:  # the context went away under the wait set: a shutdown too
+            if rclpy.ok():
+                raise
 
     def close(self, timeout_sec: float = 2.0) -> None:
         """Stop spinning (waits up to `timeout_sec` for the callbacks in progress)."""
