@@ -84,7 +84,8 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     with lock:
         lat_a = np.array(lat)
         ordered = bool(np.all(np.diff(stamps) > 0)) if len(stamps) > 1 else True
-    res = dict(case=name, rate_in=rate,  # noqa: C408 published=published, outputs=len(lat_a),
+    res = dict(case=name, rate_in=rate,  # noqa: C408
+               published=published, outputs=len(lat_a),
                rate_out=len(lat_a) / duration,
                dropped=published - len(lat_a),
                lat_median=float(np.median(lat_a)) if len(lat_a) else float('nan'),
