@@ -67,9 +67,15 @@ def _check_topics_and_headers(domain, listener):
     images = {stamp_key(m.header) for _, m in listener.messages['image']}
     infos = {stamp_key(m.header) for _, m in listener.messages['camera_info']}
     dets = [m for _, m in listener.messages['detections']]
-    # every detection carries the header of an image the camera published, with its camera_info
-    assert all(stamp_key(d.header) in images for d in dets[1:-1])
-    assert {stamp_key(d.header) for d in dets[1:-1]} <= infos
+    # every detection carries the header of an image the camera published: camera_info goes out
+    # with each image's header and, being small, always reaches this listener, while its
+    # best-effort subscription to the 640x480 images itself loses some (23 of 39 seen once)
+    # (only detections stamped while this listener already received camera_info: discovery
+    # may match its detections subscription a second or two before the others)
+    inner = [d for d in dets if min(infos) <= stamp_key(d.header) <= max(infos)]
+    assert len(inner) >= 10, (len(inner), len(dets))
+    assert {stamp_key(d.header) for d in inner} <= infos
+    assert any(stamp_key(d.header) in images for d in inner)
     assert all(d.header.frame_id == 'camera' for d in dets)
     # the expected rate: stamps 1/FPS apart (the camera's rate from the YAML), and arriving at
     # about that rate
