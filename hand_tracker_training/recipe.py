@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 import functools
+import os
 from pathlib import Path
 
 from hand_tracker_training.augment import (box_cutout, crop, Cutout, mosaic, negative_window,
@@ -277,7 +278,7 @@ def mine_false_positives(model_path: str, samples: list, min_score: float = 0.3
     """
     Return the false positives of a detector on `samples`' images.
 
-    ``{image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels); the detector is one
+    ``{real image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels); the detector is one
     of :mod:`hand_tracker_ros.backends`.
     """
     from tqdm import tqdm
@@ -287,12 +288,12 @@ def mine_false_positives(model_path: str, samples: list, min_score: float = 0.3
 
     detector = load_detector(model_path)
     found: dict[str, list] = {}
-    for s in tqdm({s.image_path: s for s in samples}.values(), desc='mining false positives',
-                  unit='img', leave=False):
+    unique = {os.path.realpath(s.image_path): s for s in samples}
+    for key, s in tqdm(unique.items(), desc='mining false positives', unit='img', leave=False):
         det = detector.detect(read_rgb(s.image_path), min_score)
         fp = false_positive_boxes(s.boxes, det.boxes, det.scores, min_score)
         if len(fp):
-            found[s.image_path] = fp.round(1).tolist()
+            found[key] = fp.round(1).tolist()
     print(f'mined {sum(map(len, found.values()))} false positives of {model_path} on '
           f'{len(found)} of {len(samples)} training images', flush=True)
     return found

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import csv
 import importlib.util
 import json
+import os
 from pathlib import Path
 import sys
 import time
@@ -368,13 +369,17 @@ def mined_negatives(args: argparse.Namespace, samples: list, images: list,
     from hand_tracker_training.recipe import mine_false_positives
 
     cache = out / 'hard_negatives.json'
-    if cache.exists():
-        found = json.loads(cache.read_text())
-    else:
+    found = json.loads(cache.read_text()) if cache.exists() else {}
+    keys = [os.path.realpath(s.image_path) for s in samples]
+    if found and not any(found.get(k) for k in keys):
+        # a cache from another checkout or data root: its keys name none of these images
+        print(f'{cache} names none of the training images; mining again', flush=True)
+        found = {}
+    if not found:
         found = mine_false_positives(args.mine_model, samples)
         cache.write_text(json.dumps(found))
-    return {i: np.asarray(found[s.image_path], np.float32) * images[i].scale
-            for i, s in enumerate(samples) if found.get(s.image_path)}
+    return {i: np.asarray(found[k], np.float32) * images[i].scale
+            for i, k in enumerate(keys) if found.get(k)}
 
 
 def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig, int, float]:

@@ -203,3 +203,44 @@ def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, t
     assert load_detector(str(out / 'export' / 'model.tflite')).input_size == (128, 128)
     assert main(args + ['--resume', '--epochs', '2', '--no-export']) == 0
     assert json.loads((out / 'state.json').read_text())['epoch'] == 2
+
+
+def test_mined_negatives_cache_is_keyed_by_real_path_and_a_foreign_one_is_mined_again(
+        webcam, tmp_path):
+    """
+    A ``hard_negatives.json`` from another checkout names none of these images: it is mined again.
+
+    Its keys are real paths, so the same images reached through another path (``a/../a``) find
+    their boxes, scaled to the cached image size.
+    """
+    import argparse
+    import json
+    import os
+
+    from hand_tracker_training.input_pipeline import CachedImage
+    from hand_tracker_training.train import mined_negatives
+
+    repo = Path(__file__).resolve().parents[1]
+    samples = webcam  # the val part: 243 frames of 3 sessions
+    images = [CachedImage(rgb=np.zeros((1, 1, 3), np.uint8), boxes=s.boxes, scale=0.5)
+              for s in samples]
+    args = argparse.Namespace(mine_model=str(repo / 'models' / 'model.tflite'))
+    cache = tmp_path / 'hard_negatives.json'
+    cache.write_text(json.dumps({'/elsewhere/checkout/pic.jpg': [[1.0, 2.0, 30.0, 40.0]]}))
+    found = mined_negatives(args, samples, images, tmp_path)
+    written = json.loads(cache.read_text())
+    assert '/elsewhere/checkout/pic.jpg' not in written
+    real = {os.path.realpath(s.image_path) for s in samples}
+    assert written and set(written) <= real, 'the shipped model makes no false positive here'
+    assert len(found) == len(written)
+    for i, boxes in found.items():
+        key = os.path.realpath(samples[i].image_path)
+        assert np.allclose(boxes, np.asarray(written[key]) * 0.5)
+    # the same images through a path with '..' in it find the same cached boxes, no re-mining
+    detour = [type(s)(**{**vars(s), 'image_path': os.path.join(
+        os.path.dirname(s.image_path), '..', os.path.basename(os.path.dirname(s.image_path)),
+        os.path.basename(s.image_path))}) for s in samples]
+    mtime = cache.stat().st_mtime_ns
+    again = mined_negatives(args, detour, images, tmp_path)
+    assert cache.stat().st_mtime_ns == mtime
+    assert sorted(again) == sorted(found)
