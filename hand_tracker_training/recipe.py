@@ -278,8 +278,8 @@ def mine_false_positives(model_path: str, samples: list, min_score: float = 0.3
     """
     Return the false positives of a detector on `samples`' images.
 
-    ``{real image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels); the detector is one
-    of :mod:`hand_tracker_ros.backends`.
+    ``{real image path: [[x_min, y_min, x_max, y_max], ...]}`` (original pixels); the detector
+    is one of :mod:`hand_tracker_ros.backends`.
     """
     from tqdm import tqdm
 

@@ -244,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--recipe', help="recipe YAML: 'args' (defaults of these options), "
                    "'anchors' (AnchorConfig), 'recipe' (sampling and composition, "
                    'hand_tracker_training.recipe.Recipe); data from the sources split')
+    r.add_argument('--stage', default='',
+                   help="a stage of the recipe file's 'stages' (its options on top of 'args'; "
+                        'the command line still wins)')
     r.add_argument('--mine-model', default='',
                    help='a detector (.tflite) whose false positives on the training images '
                         'become hard-negative crops')
@@ -256,8 +259,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """
     Parse the command line.
 
-    A --recipe file's ``args`` become the defaults (the command line still wins) and its
-    ``anchors`` / ``recipe`` sections are kept on the namespace.
+    A --recipe file's ``args`` become the defaults, with those of its ``stages`` entry named by
+    --stage on top (the command line still wins); its ``anchors`` / ``recipe`` sections are kept
+    on the namespace.
     """
     import yaml
 
@@ -266,12 +270,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = _parser()
     args = p.parse_args(argv)
     args.recipe_settings, args.anchor_settings = None, None
+    if args.stage and not args.recipe:
+        raise SystemExit('--stage needs --recipe')
     if args.recipe:
         doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
-        unknown = set(doc.get('args', {})) - set(vars(args))
+        stages = doc.get('stages') or {}
+        if args.stage and args.stage not in stages:
+            raise SystemExit(f'{args.recipe}: no stage {args.stage!r} (stages: {sorted(stages)})')
+        defaults = {**doc.get('args', {}), **(stages.get(args.stage) or {})}
+        unknown = set(defaults) - set(vars(args))
         if unknown:
             raise SystemExit(f'{args.recipe}: unknown args {sorted(unknown)}')
-        p.set_defaults(**doc.get('args', {}))
+        p.set_defaults(**defaults)
         args = p.parse_args(argv)
         args.recipe_settings = Recipe.from_dict(doc.get('recipe', {}))
         args.anchor_settings = doc.get('anchors')

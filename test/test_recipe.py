@@ -244,3 +244,60 @@ def test_mined_negatives_cache_is_keyed_by_real_path_and_a_foreign_one_is_mined_
     again = mined_negatives(args, detour, images, tmp_path)
     assert cache.stat().st_mtime_ns == mtime
     assert sorted(again) == sorted(found)
+
+
+def test_recipe_stage_options_sit_between_the_file_args_and_the_command_line(tmp_path):
+    """``--stage NAME`` takes the stage's options over the file's ``args``; the command wins."""
+    from hand_tracker_training.train import parse_args
+
+    recipe = tmp_path / 'recipe.yaml'
+    recipe.write_text('args: {epochs: 12, lr: 0.001, warmup_epochs: 1.0}\n'
+                      'stages:\n  finetune: {epochs: 8, lr: 0.0003}\n')
+    base = parse_args(['--recipe', str(recipe), '--out', 'x'])
+    assert (base.epochs, base.lr, base.warmup_epochs) == (12, 0.001, 1.0)
+    stage = parse_args(['--recipe', str(recipe), '--stage', 'finetune', '--out', 'x'])
+    assert (stage.epochs, stage.lr, stage.warmup_epochs) == (8, 0.0003, 1.0)
+    cli = parse_args(['--recipe', str(recipe), '--stage', 'finetune', '--epochs', '3',
+                      '--out', 'x'])
+    assert (cli.epochs, cli.lr) == (3, 0.0003)
+    with pytest.raises(SystemExit, match="no stage 'polish'"):
+        parse_args(['--recipe', str(recipe), '--stage', 'polish', '--out', 'x'])
+    recipe.write_text('args: {epochs: 12}\nstages:\n  finetune: {epoch: 8}\n')
+    with pytest.raises(SystemExit, match=r"unknown args \['epoch'\]"):
+        parse_args(['--recipe', str(recipe), '--stage', 'finetune', '--out', 'x'])
+
+
+@pytest.mark.slow
+def test_train_default_model_runs_the_stages_in_turn_and_skips_finished_ones(shared_data,
+                                                                             tmp_path):
+    """
+    ``tools/train_default_model.sh RUN`` (foreground): base, then every recipe stage.
+
+    A stage starts from the best weights of the one before and mines that one's exported model;
+    ``RUN/final`` names the last stage; the same command again finds every stage done.
+    """
+    import os
+    import subprocess
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    stages = list(yaml.safe_load((repo / 'config' / 'train_recipe.yaml').read_text())['stages'])
+    run = tmp_path / 'run'
+    cmd = [str(repo / 'tools' / 'train_default_model.sh'), str(run), '--smoke', '--epochs', '1',
+           '--input-size', '128', '--smoke-images', '4', '--data-root', str(shared_data)]
+    env = {**os.environ, 'HAND_TRACKER_STAGES_FOREGROUND': '1'}
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    out = first.stdout
+    prev = run / 'base'
+    for stage in stages:
+        assert f'initialisation: {prev}/best.weights.h5' in out
+        assert f'false positives of {prev}/export/model.tflite' in out
+        assert (run / stage / 'export' / 'model_info.yaml').is_file()
+        prev = run / stage
+    assert (run / 'final').read_text().strip() == str(prev)
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0
+    assert [f'== {run / s}: done' for s in ['base', *stages]] == [
+        line for line in again.stdout.splitlines() if line.endswith(': done')]
