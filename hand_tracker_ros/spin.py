@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import rclpy
+from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
@@ -63,11 +64,15 @@ class BackgroundSpinner:
     Several nodes of one process spun by one SingleThreadedExecutor in a daemon thread.
 
     For programs that keep their main thread for themselves (``hand-tracker run`` prints its
-    progress line there). :meth:`close` stops the executor; the nodes stay the caller's.
+    progress line there) and for tests that listen beside their main thread. `context`: the
+    nodes' rclpy context (default: the global one). :meth:`close` stops the executor; the
+    nodes stay the caller's.
     """
 
-    def __init__(self, nodes: Sequence[Node]) -> None:
-        self.executor = SingleThreadedExecutor()  # see the module docstring for why
+    def __init__(self, nodes: Sequence[Node], context: Optional[Context] = None) -> None:
+        self._context = context
+        # single-threaded: see the module docstring for why
+        self.executor = SingleThreadedExecutor(context=context)
         for node in nodes:
             self.executor.add_node(node)
         self._thread = threading.Thread(target=self._spin, name='spin', daemon=True)
@@ -79,7 +84,7 @@ class BackgroundSpinner:
         except ExternalShutdownException:
             pass
         except _rclpy.RCLError:  # the context went away under the wait set: a shutdown too
-            if rclpy.ok():
+            if rclpy.ok(context=self._context):
                 raise
 
     def close(self, timeout_sec: float = 2.0) -> None:

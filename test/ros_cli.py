@@ -127,7 +127,7 @@ class Listener:
 
     def __init__(self, domain: int, topics: dict, namespace: str = ''):
         import rclpy
-        from rclpy.executors import SingleThreadedExecutor
+        from hand_tracker_ros.spin import BackgroundSpinner
         from rclpy.qos import qos_profile_sensor_data
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
@@ -138,17 +138,7 @@ class Listener:
                 cls, f'/{namespace}/{topic}' if namespace else topic,
                 lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
                 qos_profile_sensor_data)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        from rclpy.executors import ExternalShutdownException
-        try:
-            self.executor.spin()
-        except ExternalShutdownException:
-            pass
+        self._spinner = BackgroundSpinner([self.node], context=self.context)
 
     def wait_count(self, topic: str, n: int, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -158,7 +148,7 @@ class Listener:
 
     def close(self) -> None:
         import rclpy
-        self.executor.shutdown(timeout_sec=2.0)
+        self._spinner.close()
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
 
