@@ -374,7 +374,7 @@ class DetectorCore:
                                    tracks=tracks if self._tracking else None,
                                    gestures=shown if self._tracking else None, labels=labels,
                                    status=f'{self.pipeline.stats.outputs.rate():.1f} fps, '
-                                          f'{len(dets)} hands')
+                                          f'{len(dets)} hand{"" if len(dets) == 1 else "s"}')
             self.pub_annotated.publish(messages.rgb_to_image_msg(header, vis))
 
     def _track(self, dets: Detections, stamp, shape: tuple[int, ...]):
