@@ -44,18 +44,21 @@ def ros_env(domain: int) -> dict:
     return env
 
 
-def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10
-         ) -> subprocess.CompletedProcess:
+def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10,
+         retry_silent: bool = False) -> subprocess.CompletedProcess:
     """
     Run `ros2 ARGS...` to completion; stdout and stderr together in ``.stdout``.
 
     Without the daemon a CLI process discovers the graph from scratch: 'Node not found' is
-    retried.
+    retried, and with `retry_silent` so is no output at all (a command that always prints,
+    such as ``lifecycle get``, prints nothing when it did not find the service in time; seen
+    under load).
     """
     for _ in range(tries):
         res = subprocess.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, timeout=timeout)
-        if 'Node not found' not in res.stdout:
+        silent = retry_silent and not res.stdout.strip()
+        if 'Node not found' not in res.stdout and not silent:
             break
         time.sleep(1.0)
     return res

@@ -33,12 +33,7 @@ class _Proc:
 
 
 def _state(domain):
-    # a CLI process that has not discovered the node's get_state service in time prints
-    # nothing at all (seen under load): ask again, a few times
-    for _ in range(5):
-        out = ros2(domain, 'lifecycle', 'get', '--no-daemon', NODE).stdout
-        if out.strip():
-            break
+    out = ros2(domain, 'lifecycle', 'get', '--no-daemon', NODE, retry_silent=True).stdout
     m = re.search(r'^(\w+) \[\d+\]', out, re.M)
     return m.group(1) if m else out
 

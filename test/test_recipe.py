@@ -214,6 +214,7 @@ def test_mined_negatives_cache_is_keyed_by_real_path_and_a_foreign_one_is_mined_
     their boxes, scaled to the cached image size.
     """
     import argparse
+    import dataclasses
     import json
     import os
 
@@ -237,9 +238,9 @@ def test_mined_negatives_cache_is_keyed_by_real_path_and_a_foreign_one_is_mined_
         key = os.path.realpath(samples[i].image_path)
         assert np.allclose(boxes, np.asarray(written[key]) * 0.5)
     # the same images through a path with '..' in it find the same cached boxes, no re-mining
-    detour = [type(s)(**{**vars(s), 'image_path': os.path.join(
+    detour = [dataclasses.replace(s, image_path=os.path.join(
         os.path.dirname(s.image_path), '..', os.path.basename(os.path.dirname(s.image_path)),
-        os.path.basename(s.image_path))}) for s in samples]
+        os.path.basename(s.image_path))) for s in samples]
     mtime = cache.stat().st_mtime_ns
     again = mined_negatives(args, detour, images, tmp_path)
     assert cache.stat().st_mtime_ns == mtime
