@@ -33,7 +33,8 @@ def make_source_node(args, cam_over: list, det_over: list, detector: Callable[[]
     return player
 
 
-def start_bag_recording(node: Node, path, det_over: list) -> BagRecorder:
+def start_bag_recording(node: Node, path, det_over: list,
+                        compression: str = 'zstd') -> BagRecorder:
     """Record the images the detector sees with its detections, hands and gestures."""
     from sensor_msgs.msg import CompressedImage, Image
     from vision_msgs.msg import Detection2DArray
@@ -42,7 +43,7 @@ def start_bag_recording(node: Node, path, det_over: list) -> BagRecorder:
 
     from .bag_nodes import record_topics
     compressed = any(p.name == 'use_compressed' and p.value for p in det_over)
-    recorder = BagRecorder(str(path))
+    recorder = BagRecorder(str(path), compression)
     record_topics(node, recorder, {
         'image/compressed' if compressed else 'image': CompressedImage if compressed else Image,
         'detections': Detection2DArray, 'hands': TrackedHandArray, 'gestures': GestureEvent})

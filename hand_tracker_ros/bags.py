@@ -7,7 +7,9 @@ Bags are rosbag2 folders with MCAP or sqlite3 storage, or single .mcap / .db3 fi
   recorded time, ready to be published unchanged (so the original header stamps are kept).
 - :class:`BagRecorder` writes serialized messages (as rclpy's ``raw=True`` subscriptions give
   them) to a bag: ``out.mcap`` becomes a single MCAP file (Foxglove, ``ros2 bag info out.mcap``),
-  any other name a rosbag2 folder with MCAP storage (``.db3`` suffix: sqlite3 storage).
+  any other name a rosbag2 folder with MCAP storage (``.db3`` suffix: sqlite3 storage). MCAP
+  chunks are zstd-compressed by default (what MCAP readers decompress on their own, as
+  ``ros2 bag record``'s ``zstd_fast`` storage preset writes); ``compression='none'`` turns it off.
 - :func:`typestore` knows the standard messages plus ``vision_msgs`` and ``hand_tracker/msg``,
   registered from their ``.msg`` files, for (de)serialisation with rosbags' typesys.
 """
@@ -20,12 +22,16 @@ import shutil
 import threading
 from typing import Iterator, Optional
 
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import CompressionFormat, CompressionMode, Reader, StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg, get_typestore, Stores
+
+from .resources import package_share_dir
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE_TYPES = {'sensor_msgs/msg/Image': False, 'sensor_msgs/msg/CompressedImage': True}
 BAG_SUFFIXES = ('.mcap', '.db3')
+#: ``--record-bag`` compression choices: MCAP chunk compression (zstd) or none
+COMPRESSIONS = ('zstd', 'none')
 
 
 class BagError(RuntimeError):
@@ -40,12 +46,8 @@ def is_bag(source: str) -> bool:
 
 def _msg_dirs(package: str) -> list[Path]:
     """Folders holding ``package``'s .msg files: the installed share dir, else this repo."""
-    found = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        found.append(Path(get_package_share_directory(package)) / 'msg')
-    except (ImportError, LookupError):
-        pass
+    installed = package_share_dir(package)
+    found = [installed / 'msg'] if installed else []
     found.append(REPO / 'msg' if package == 'hand_tracker' else REPO / 'compat' / package / 'msg')
     return [d for d in found if d.is_dir()]
 
@@ -123,10 +125,17 @@ class BagImageSource:
 
 
 class BagRecorder:
-    """Writes serialized messages of several topics to a new bag (thread-safe)."""
+    """
+    Writes serialized messages of several topics to a new bag (thread-safe).
 
-    def __init__(self, path: str):
+    ``compression``: 'zstd' (default) compresses each MCAP chunk; sqlite3 bags (.db3) have no
+    chunks and are written uncompressed either way. 'none' writes plain chunks.
+    """
+
+    def __init__(self, path: str, compression: str = 'zstd'):
         self.path = Path(path)
+        if compression not in COMPRESSIONS:
+            raise BagError(f'unknown bag compression {compression!r}; one of {COMPRESSIONS}')
         if self.path.exists():
             raise BagError(f'{self.path} exists already; not overwriting it')
         self._single = self.path.suffix in BAG_SUFFIXES
@@ -134,6 +143,9 @@ class BagRecorder:
         storage = StoragePlugin.SQLITE3 if self.path.suffix == '.db3' else StoragePlugin.MCAP
         self._folder = folder
         self._writer = Writer(folder, version=9, storage_plugin=storage)
+        self.compression = compression if storage == StoragePlugin.MCAP else 'none'
+        if self.compression == 'zstd':
+            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
         self._writer.open()
         self._connections: dict[str, object] = {}
         self._lock = threading.Lock()
@@ -190,10 +202,10 @@ def image_message(bgr, stamp_ns: int, frame_id: str, compressed: bool):
 
 def write_image_bag(path: str, frames, topic: str = '/camera/image_raw', fps: float = 30.0,
                     compressed: bool = False, start_ns: int = 1_700_000_000 * 10**9,
-                    frame_id: str = 'camera') -> Path:
+                    frame_id: str = 'camera', compression: str = 'zstd') -> Path:
     """Record BGR ``frames`` as a bag (stamps ``start_ns`` + i / fps, in header and bag time)."""
     msgtype = 'sensor_msgs/msg/CompressedImage' if compressed else 'sensor_msgs/msg/Image'
-    recorder = BagRecorder(path)
+    recorder = BagRecorder(path, compression)
     try:
         for i, bgr in enumerate(frames):
             t = start_ns + int(round(i * 1e9 / fps))

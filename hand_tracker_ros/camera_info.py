@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlparse
 
 import yaml
 
+from .resources import package_share_dir
+
 _MATRICES = {  # CameraInfo field: (YAML key, rows, cols); d has any length
     'k': ('camera_matrix', 3, 3),
     'r': ('rectification_matrix', 3, 3),
@@ -77,11 +79,10 @@ def url_to_path(url: str) -> Path:
         return Path(unquote(urlparse(url).path))
     if url.startswith('package://'):
         pkg, _, rel = url[len('package://'):].partition('/')
-        try:
-            from ament_index_python.packages import get_package_share_directory
-            return Path(get_package_share_directory(pkg)) / rel
-        except (ImportError, LookupError) as exc:
-            raise CalibrationError(f'cannot resolve {url!r}: package {pkg!r} not found') from exc
+        share = package_share_dir(pkg)
+        if share is None:
+            raise CalibrationError(f'cannot resolve {url!r}: package {pkg!r} not found')
+        return share / rel
     if '://' in url:
         raise CalibrationError(f'unsupported calibration URL {url!r} (use file://, package:// '
                                f'or a path)')

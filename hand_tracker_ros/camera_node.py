@@ -142,12 +142,23 @@ class CameraNode(Node):
                     return  # shut down (Ctrl-C) before destroy_node() stopped this thread
                 raise
             self.published += 1
-            rate.sleep()
+            rate.sleep(self._stop)
 
     def destroy_node(self) -> None:
+        if not hasattr(self, '_thread'):  # SIGTERM cut __init__ short: no thread, maybe no source
+            if hasattr(self, 'source'):
+                self.source.close()
+            super().destroy_node()
+            return
         self._stop.set()
-        self._thread.join(timeout=2.0)
-        self.source.close()
+        self._thread.join(timeout=1.0)
+        if self._thread.is_alive():
+            # blocked in the driver's read: closing under it is undefined, and the process
+            # ends anyway (daemon thread), which releases the device
+            self.get_logger().warn(f'{self.source.kind} still blocked in a read at shutdown; '
+                                   'not closing it under the reading thread')
+        else:
+            self.source.close()
         super().destroy_node()
 
 

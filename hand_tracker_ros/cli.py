@@ -4,7 +4,7 @@
 Commands::
 
   hand-tracker run --source 0|VIDEO|DIR|BAG [--model M] [--record out.mp4] [--params-file F]
-      [--bag-topic T] [--bag-rate R] [--record-bag out.mcap]
+      [--bag-topic T] [--bag-rate R] [--record-bag out.mcap] [--bag-compression zstd|none]
       camera + hand_detector (+ tracker) in one process, same parameters as webcam.launch.py,
       a live progress line (fps, hands), optional recording of the annotated stream.
   hand-tracker detect [--ros-args ...]   the detector node alone (= ros2 run hand_tracker
@@ -20,6 +20,7 @@ import time
 from typing import Optional
 
 from .resources import default_params_file, use_shm_profile
+from .shutdown import REQUEST, Shutdown
 
 
 class StartupError(RuntimeError):
@@ -136,23 +137,20 @@ class Recorder:
             return True
 
 
-def _watch(args: argparse.Namespace, camera, detector, progress: ProgressLine) -> None:
-    """Print the progress line until --duration passed, the input ended or Ctrl-C."""
+def _watch(args: argparse.Namespace, camera, detector, progress: ProgressLine, stop) -> None:
+    """Print the progress line until --duration passed, the input ended or SIGINT/SIGTERM."""
     import rclpy
 
     deadline = time.monotonic() + args.duration if args.duration else None
-    try:
-        while rclpy.ok():
-            time.sleep(0.25)
-            print('\r' + progress.text(detector.pipeline.stats), end='', file=sys.stderr,
-                  flush=True)
-            if deadline and time.monotonic() > deadline:
-                return
-            if camera.finished.is_set() and detector.pipeline.pending() == 0 \
-                    and progress.quiet_for() > 1.0:
-                return
-    except KeyboardInterrupt:
-        pass
+    while not stop.requested and rclpy.ok():
+        time.sleep(0.25)
+        print('\r' + progress.text(detector.pipeline.stats), end='', file=sys.stderr,
+              flush=True)
+        if deadline and time.monotonic() > deadline:
+            return
+        if camera.finished.is_set() and detector.pipeline.pending() == 0 \
+                and progress.quiet_for() > 1.0:
+            return
 
 
 def _ros_args(args: argparse.Namespace) -> list[str]:
@@ -165,34 +163,40 @@ def _run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
-    from .spin import BackgroundSpinner
+    from .spin import BackgroundSpinner, init_rclpy, READY_LOG
 
     use_shm_profile()
-    rclpy.init(args=_ros_args(args))
-    nodes, recorder, bag = [], None, None
+    stop = REQUEST.install()
+    nodes, recorder, bag, spinner = [], None, None, None
     try:
+        stop.check()
+        init_rclpy(_ros_args(args))
         camera, detector = nodes = _start_nodes(args)
         monitor = rclpy.create_node('hand_tracker_monitor')
         nodes.append(monitor)
         if args.record_bag:
             from .bag_run import start_bag_recording
             bag = start_bag_recording(monitor, args.record_bag,
-                                      [detector.get_parameter('use_compressed')])
+                                      [detector.get_parameter('use_compressed')],
+                                      compression=args.bag_compression)
         total = len(camera.source) if camera.source.kind != 'camera' and not args.loop else 0
         progress = ProgressLine(monitor, total)
         if args.record:
             recorder = Recorder(monitor, args.record,
                                 args.fps or camera.source.native_fps or 30.0)
         spinner = BackgroundSpinner(nodes)
-        _watch(args, camera, detector, progress)
+        stop.running()
+        monitor.get_logger().info(READY_LOG)
+        _watch(args, camera, detector, progress, stop)
         print(f'\n[hand-tracker] {detector.pipeline.stats.summary()}', file=sys.stderr)
-        spinner.close()
     except StartupError as exc:
         print(f'hand-tracker: {exc}', file=sys.stderr)
         return 2
-    except ExternalShutdownException:
+    except (Shutdown, ExternalShutdownException):
         pass
     finally:
+        if spinner is not None:
+            spinner.close()
         for node in nodes:
             node.destroy_node()
         if bag is not None:
@@ -214,6 +218,7 @@ def _run_node(command: str, ros_args: list[str]) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .bags import COMPRESSIONS
     ap = argparse.ArgumentParser(prog='hand-tracker', description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -233,6 +238,9 @@ def _parser() -> argparse.ArgumentParser:
                      'recorded, 0 = as fast as the detector goes')
     run.add_argument('--record-bag', type=Path, help='write the images with detections, hands '
                      'and gestures to this bag (.mcap file, .db3, or a rosbag2 folder name)')
+    run.add_argument('--bag-compression', default='zstd', choices=COMPRESSIONS,
+                     help='MCAP chunk compression of --record-bag (default zstd; none: '
+                     'uncompressed, larger but no CPU spent on it)')
     run.add_argument('--log-level', default='', help='ROS log level (debug, info, warn, ...)')
     for name, what in (('detect', 'the detector node'), ('camera', 'the camera node')):
         node = sub.add_parser(name, help=f'{what} alone; takes --ros-args ...',
@@ -248,6 +256,7 @@ NODE_COMMANDS = ('detect', 'camera')
 
 def main(argv: Optional[list[str]] = None) -> int:
     """Run a ``hand-tracker`` command; returns its exit status."""
+    REQUEST.install()  # before the heavy imports: the first SIGINT/SIGTERM is never lost
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in NODE_COMMANDS and not {'-h', '--help'} & set(argv[1:2]):
         # everything after the command is ROS's (argparse would take --ros-args for its own)

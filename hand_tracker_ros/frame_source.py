@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
+import threading
 import time
 from typing import Optional
 
@@ -140,18 +141,21 @@ class FrameSource:
 
 
 class Rate:
-    """Sleeps to keep a loop at ``hz`` (no-op when hz <= 0)."""
+    """Sleeps to keep a loop at ``hz`` (no-op when hz <= 0); a set ``stop`` event cuts it short."""
 
     def __init__(self, hz: float):
         self.period = 1.0 / hz if hz > 0 else 0.0
         self._next = time.monotonic()
 
-    def sleep(self) -> None:
+    def sleep(self, stop: Optional[threading.Event] = None) -> None:
         if not self.period:
             return
         self._next += self.period
         delay = self._next - time.monotonic()
         if delay > 0:
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            else:
+                stop.wait(delay)
         else:
             self._next = time.monotonic()

@@ -80,23 +80,24 @@ class LifecycleHandDetectorNode(DetectorCore, LifecycleNode):
         return SUCCESS
 
     def _stop_input(self) -> None:
-        if self.sub is not None:
+        if getattr(self, 'sub', None) is not None:  # absent when SIGTERM cut __init__ short
             self.destroy_subscription(self.sub)
             self.sub = None
-        if self.stats_timer is not None:
+        if getattr(self, 'stats_timer', None) is not None:
             self.destroy_timer(self.stats_timer)
             self.stats_timer = None
 
     def _release(self) -> None:
         self._stop_input()
-        if self.pipeline is not None:
+        if getattr(self, 'pipeline', None) is not None:
             self.pipeline.close()
             self.pipeline = None
-        for pub in self._publishers_made:
+        for pub in getattr(self, '_publishers_made', ()):
             self.destroy_lifecycle_publisher(pub)
         self._publishers_made = []
-        with self._detector_lock:
-            self._detector = None
+        if hasattr(self, '_detector_lock'):
+            with self._detector_lock:
+                self._detector = None
         self._configured = False
 
     # ------------------------------------------------------------------ parameters

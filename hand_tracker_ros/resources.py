@@ -11,18 +11,25 @@ PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def share_dir() -> Path:
-    """Return the package's share directory, or the source tree when colcon did not install it."""
+def package_share_dir(package: str) -> Optional[Path]:
+    """
+    Return an installed ROS package's share directory, or None.
+
+    The ament index first (a sourced ROS workspace); then this interpreter's prefix, where
+    colcon installed into the venv itself on the pip route, with AMENT_PREFIX_PATH unset.
+    """
     try:
         from ament_index_python.packages import get_package_share_directory
-        return Path(get_package_share_directory(PACKAGE))
+        return Path(get_package_share_directory(package))
     except (ImportError, LookupError, OSError):  # not installed / AMENT_PREFIX_PATH unset
         pass
-    # colcon installed into this very venv (the pip route) without AMENT_PREFIX_PATH set
-    marker = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / PACKAGE
-    if marker.is_file():
-        return Path(sys.prefix) / 'share' / PACKAGE
-    return _SOURCE_ROOT
+    marker = Path(sys.prefix) / 'share' / 'ament_index' / 'resource_index' / 'packages' / package
+    return Path(sys.prefix) / 'share' / package if marker.is_file() else None
+
+
+def share_dir() -> Path:
+    """Return the package's share directory, or the source tree when colcon did not install it."""
+    return package_share_dir(PACKAGE) or _SOURCE_ROOT
 
 
 def default_model_path() -> Path:

@@ -1,5 +1,5 @@
 """
-The `main()` of a node executable: init, spin, clean shutdown.
+The `main()` of a node executable: init, spin, clean shutdown; and the signals that end it.
 
 The nodes do their heavy work (capture, inference) in threads of their own, so the executor only
 dispatches light callbacks. It is a SingleThreadedExecutor because rclpy's (9.1, Kilted)
@@ -7,10 +7,20 @@ MultiThreadedExecutor starved the inference thread: benchmarks/bench_node.py at 
 60.0 Hz out with the single-threaded one and, in repeated runs, 3.5-13 Hz out (p95 up to 1.6 s)
 with MultiThreadedExecutor(1, 2 or 4 threads) — its dispatch loop competes for the GIL.
 `bench_node.py --executor multi4` measures it again.
+
+Signals. rclpy's own SIGINT/SIGTERM handler (a C++ thread) triggers the executors' guard
+condition and shuts the contexts down, but the context's Python ``on_shutdown`` callbacks (the
+executor's wake-up) do not run for that shutdown. When the trigger wins the race, the executor
+wakes, still sees the context ok, and goes back to an endless wait: the first SIGTERM was lost
+(seen as a camera node idle in ``wait_for_ready_callbacks`` 23 minutes after SIGTERM; a second
+signal ended it). So rclpy is initialised without its handlers (:func:`init_rclpy`), the process
+takes both signals itself (:data:`hand_tracker_ros.shutdown.REQUEST`), and every main loop polls
+that request at least every :data:`POLL_S` seconds (``spin_once`` with a timeout), on every
+distro alike. ``test/test_signals.py`` sends SIGINT/SIGTERM at random moments of each
+executable's life.
 """
 from __future__ import annotations
 
-import signal
 import threading
 from typing import Callable, Optional, Sequence
 
@@ -19,40 +29,49 @@ from rclpy.context import Context
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from .shutdown import REQUEST, Shutdown
+
+#: the longest a main loop waits before it looks at ``shutdown.REQUEST`` again (seconds)
+POLL_S = 0.1
+#: logged once a node is up: tests tell a signal during start-up from one while spinning
+READY_LOG = 'ready; SIGINT or SIGTERM stops it'
+
+
+def init_rclpy(args=None, context: Optional[Context] = None) -> None:
+    """``rclpy.init`` without rclpy's signal handlers (``shutdown.REQUEST`` has them)."""
+    rclpy.init(args=args, context=context, signal_handler_options=SignalHandlerOptions.NO)
 
 
 def spin_node(make_node: Callable[[], Node], args=None,
               startup_errors: tuple[type[BaseException], ...] = ()) -> int:
     """
-    Run the node `make_node()` until Ctrl-C / shutdown.
+    Run the node `make_node()` until SIGINT/SIGTERM or a shutdown of the context.
 
     Returns 1 if it raised one of `startup_errors` while starting (it has logged why), else 0.
     """
-    # rclpy's own SIGINT/SIGTERM handler shuts the context down (spin() then ends with
-    # ExternalShutdownException) and then calls the Python handler installed before init: a
-    # no-op here, so that no KeyboardInterrupt is raised at a random point of the executor
-    # (it left half-made rclpy Tasks whose __del__ printed tracebacks on Ctrl-C).
-    signal.signal(signal.SIGINT, lambda *_: None)
-    rclpy.init(args=args)
+    stop = REQUEST.install()
     node = None
     try:
+        stop.check()
+        init_rclpy(args)
         node = make_node()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        stop.running()
+        node.get_logger().info(READY_LOG)
+        while not stop.requested and rclpy.ok():
+            executor.spin_once(timeout_sec=POLL_S)
     except startup_errors:
         return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
+    except (Shutdown, KeyboardInterrupt, ExternalShutdownException):
         pass
     except _rclpy.RCLError:
-        # the signal handler can invalidate the context between the executor's ok-check and
-        # its wait set ("the given context is not valid"): that is the same shutdown
+        # a context shut down by someone else under the executor's wait set
         if rclpy.ok():
             raise
     finally:
-        # Ctrl-C in a terminal reaches the node twice (from the terminal and forwarded by
-        # `ros2 launch`/`ros2 run`): the second must not interrupt the clean-up.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
@@ -88,5 +107,9 @@ class BackgroundSpinner:
                 raise
 
     def close(self, timeout_sec: float = 2.0) -> None:
-        """Stop spinning (waits up to `timeout_sec` for the callbacks in progress)."""
+        """Stop spinning: wait up to `timeout_sec` for the callbacks in progress and the thread."""
         self.executor.shutdown(timeout_sec=timeout_sec)
+        # the thread must be out of rcl's wait before its nodes and context go: one still in
+        # there at interpreter exit aborted the process ("terminate called without an active
+        # exception", seen 2 times in 20 SIGTERMs of `hand-tracker run`)
+        self._thread.join(timeout_sec)

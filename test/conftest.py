@@ -24,6 +24,12 @@ os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fa
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 101)))
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """End every process a test started and left running (test/procs.py)."""
+    import procs
+    procs.end_all()
+
+
 @pytest.fixture(scope='session')
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

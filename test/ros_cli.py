@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Optional
 
+import procs
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,14 +69,13 @@ class Launched:
     """
     A `ros2 ...` process in the background, its output collected.
 
-    It has its own session: SIGINT goes only to it.
+    It has its own session (test/procs.py): SIGINT goes only to it and its nodes.
     """
 
     def __init__(self, domain: int, *args: str):
         self.args = args
-        self.proc = subprocess.Popen([str(ROS2), *args], env=ros_env(domain),
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.proc = procs.start([ROS2, *args], env=ros_env(domain), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
         self._lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -116,9 +116,8 @@ class Launched:
         return self.proc.returncode, time.monotonic() - t0
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        """SIGKILL the whole group (the launch and its nodes)."""
+        procs.end(self.proc, signal.SIGKILL)
 
 
 class Listener:

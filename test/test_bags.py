@@ -1,7 +1,8 @@
 """
 Bags: real bags written from EgoHands frames (rosbags), replayed through `hand-tracker run`.
 
-The bag it records is read back with rosbags' reader.
+The bag it records is read back with rosbags' reader, and with Foxglove's `mcap` library as an
+independent MCAP reader (zstd chunk compression, the default, and uncompressed).
 """
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import cv2
 from hand_tracker_ros.bags import (BagError, BagImageSource, BagRecorder, is_bag, read_messages,
                                    write_image_bag)
+from mcap.reader import make_reader
 import numpy as np
 import pytest
 
@@ -59,6 +61,38 @@ def test_bag_errors_name_the_topics(tmp_path, frames):
         BagRecorder(str(path))
 
 
+def _mcap_chunks_and_messages(path) -> tuple[set, list]:
+    """(chunk compressions, [(topic, log time, CDR bytes)]) read by Foxglove's mcap library."""
+    with open(path, 'rb') as f:
+        reader = make_reader(f)
+        compressions = {c.compression for c in reader.get_summary().chunk_indexes}
+        messages = [(channel.topic, msg.log_time, msg.data)
+                    for _, channel, msg in reader.iter_messages()]
+    return compressions, messages
+
+
+def test_recorded_mcap_is_zstd_by_default_and_mcap_readers_read_it(tmp_path, egohands_dir):
+    """Full-size EgoHands frames: zstd chunks by default, plain with 'none'; same messages."""
+    files = sorted((egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B').glob('*.jpg'))[:N]
+    full = [cv2.imread(str(f)) for f in files]  # 1280x720 bgr8, as the camera node sends
+    packed = write_image_bag(str(tmp_path / 'zstd.mcap'), full, start_ns=START)
+    plain = write_image_bag(str(tmp_path / 'plain.mcap'), full, start_ns=START,
+                            compression='none')
+    zstd_chunks, zstd_msgs = _mcap_chunks_and_messages(packed)
+    plain_chunks, plain_msgs = _mcap_chunks_and_messages(plain)
+    assert zstd_chunks == {'zstd'} and plain_chunks == {''}
+    assert len(zstd_msgs) == N and zstd_msgs == plain_msgs, 'the same CDR messages either way'
+    rosbags_cdr = [m.data for m in BagImageSource(str(packed)).messages()]
+    assert [data for _, _, data in zstd_msgs] == rosbags_cdr
+    assert np.array_equal(next(read_messages(str(packed)))[2].data.reshape(720, 1280, 3),
+                          full[0])
+    size_z, size_plain = packed.stat().st_size, plain.stat().st_size
+    print(f'{N} frames 1280x720: zstd {size_z / 1e6:.1f} MB, none {size_plain / 1e6:.1f} MB')
+    assert size_z < 0.8 * size_plain, (size_z, size_plain)
+    with pytest.raises(BagError, match='unknown bag compression'):
+        BagRecorder(str(tmp_path / 'x.mcap'), compression='lz5')
+
+
 def _run_cli(*args, timeout=240):
     env = dict(os.environ)
     return subprocess.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *args],
@@ -82,6 +116,7 @@ def test_replay_bag_through_detector_and_record(tmp_path, frames, name, compress
     assert res.returncode == 0, res.stdout[-3000:]
     assert f'frames {N}/{N}' in res.stdout, res.stdout[-2000:]  # the same progress line
     assert f'wrote {out}' in res.stdout
+    assert _mcap_chunks_and_messages(out)[0] == {'zstd'}, '--record-bag compresses by default'
     by_topic = {}
     for topic, _, msg in read_messages(str(out)):
         by_topic.setdefault(topic, []).append(msg)

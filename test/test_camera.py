@@ -8,6 +8,7 @@ import time
 import cv2
 from hand_tracker_ros.frame_source import FrameSource, SourceError
 import numpy as np
+import procs
 import pytest
 
 
@@ -102,7 +103,7 @@ def test_camera_node_publishes_folder_over_dds(frames_dir):
     from sensor_msgs.msg import Image
 
     env = dict(os.environ)
-    proc = subprocess.Popen(
+    proc = procs.start(
         [sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args',
          '-p', f'source:={frames_dir}', '-p', 'fps:=20.0', '-p', 'frame_id:=test_cam'],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -120,9 +121,9 @@ def test_camera_node_publishes_folder_over_dds(frames_dir):
         node.destroy_node()
     finally:
         rclpy.shutdown(context=ctx)
-        proc.terminate()
-        out = proc.communicate(timeout=10)[0]
+        rc, out = procs.end(proc)
     assert len(got) >= 10, out
+    assert rc == 0, f'the camera ends on the first SIGTERM (exit {rc}): {out[-2000:]}'
     m = got[0]
     assert (m.width, m.height, m.encoding, m.header.frame_id) == (1280, 720, 'bgr8', 'test_cam')
     stamps = [g.header.stamp.sec + g.header.stamp.nanosec * 1e-9 for g in got]

@@ -10,6 +10,7 @@ import time
 
 from hand_tracker_ros.camera_info import (CalibrationError, load_calibration, parse_calibration,
                                           size_mismatch, uncalibrated, url_to_path)
+import procs
 import pytest
 
 # as written by `ros2 run camera_calibration cameracalibrator` (ost.yaml)
@@ -88,7 +89,7 @@ def _receive(frames_dir, extra_params, n=8):
     import rclpy
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import CameraInfo, Image
-    proc = subprocess.Popen(
+    proc = procs.start(
         [sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args',
          '-p', f'source:={frames_dir}', '-p', 'fps:=20.0', *extra_params],
         env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -107,9 +108,9 @@ def _receive(frames_dir, extra_params, n=8):
         node.destroy_node()
     finally:
         rclpy.shutdown(context=ctx)
-        proc.terminate()
-        out = proc.communicate(timeout=10)[0]
+        rc, out = procs.end(proc)
     assert min(len(images), len(infos)) >= n, out
+    assert rc == 0, f'the camera ends on the first SIGTERM (exit {rc}): {out[-2000:]}'
     return images, infos, out
 
 

@@ -5,6 +5,7 @@ import sys
 
 import cv2
 import numpy as np
+import procs
 import pytest
 
 
@@ -63,7 +64,7 @@ def test_camera_command_runs_the_camera_node(ten_frames):
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
 
-    proc = subprocess.Popen(
+    proc = procs.start(
         [sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args', '-r',
          '__ns:=/cli_camera_test', '-p', f'source:={ten_frames}', '-p', 'fps:=10.0',
          '-p', 'loop:=true'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -86,9 +87,9 @@ def test_camera_command_runs_the_camera_node(ten_frames):
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-        proc.terminate()
-        out = proc.communicate(timeout=20)[0]
+        rc, out = procs.end(proc)
     assert 'publishing images' in out, out[-2000:]
+    assert rc == 0, f'ends on the first SIGTERM (exit {rc})'
 
 
 def test_node_commands_have_help():

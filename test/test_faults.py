@@ -14,6 +14,7 @@ import time
 
 from fixture_models import bright_cell_frame, expected_boxes
 import numpy as np
+import procs
 import pytest
 from ros_cli import needs_ros2_cli, ros2
 from test_detector_node import boxes_of, CELLS, Client, image_msg, NodeProcess, REPO
@@ -72,7 +73,7 @@ def test_vanishing_source_is_reopened_and_counted(egohands_dir, tmp_path):
         shutil.copy(f, folder)
     log = tmp_path / 'camera.log'
     with open(log, 'w') as out:
-        proc = subprocess.Popen(
+        proc = procs.start(
             [sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args',
              '-r', '__ns:=/vanish', '-p', f'source:={folder}', '-p', 'loop:=true',
              '-p', 'fps:=10.0'], stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -106,8 +107,7 @@ def test_vanishing_source_is_reopened_and_counted(egohands_dir, tmp_path):
         ex.shutdown(timeout_sec=2)
         node.destroy_node()
         rclpy.shutdown(context=ctx)
-        proc.terminate()
-        proc.wait(10)
+        procs.end(proc)
 
 
 def test_sigterm_during_inference_exits_cleanly():
@@ -117,7 +117,7 @@ def test_sigterm_during_inference_exits_cleanly():
     pub = None
     try:
         client.wait_connected(proc)
-        pub = subprocess.Popen(
+        pub = procs.start(
             [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '30',
              '--duration', '60', '--topic', '/sigterm/image'],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=dict(os.environ))
@@ -131,8 +131,7 @@ def test_sigterm_during_inference_exits_cleanly():
         assert 'Traceback' not in proc.text(), proc.text()[-3000:]
     finally:
         if pub is not None:
-            pub.kill()
-            pub.wait(10)
+            procs.end(pub, signal.SIGKILL)
         client.close()
         proc.stop()
 
@@ -157,7 +156,7 @@ def test_4k_at_60hz_bounded_queue_counted_drops(tmp_path):
     threading.Thread(target=ex.spin, daemon=True).start()
     max_pending = 0
     try:
-        pub = subprocess.Popen(
+        pub = procs.start(
             [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '60',
              '--duration', '6', '--width', '3840', '--height', '2160', '--topic', '/fourk/image'],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))

@@ -1,0 +1,77 @@
+"""
+The first SIGINT or SIGTERM of a process, never lost: :data:`REQUEST`.
+
+Standard library only, so that an executable can take both signals before its heavy imports
+(rclpy, OpenCV, LiteRT: a second or more on a busy machine). A SIGINT in that window once
+vanished inside an import (the default handler's KeyboardInterrupt was swallowed) and the node
+then ran on as if never asked to stop. The executables call ``REQUEST.install()`` first thing;
+``hand_tracker_ros.spin`` polls ``REQUEST.requested`` while spinning.
+
+While the process starts (from :meth:`ShutdownRequest.install` to
+:meth:`ShutdownRequest.running`) the first signal also raises :class:`Shutdown` in the main
+thread, to cut start-up short; the flag stays set even if some library swallows that
+exception, and the main loop ends on the flag. Once running, a signal only sets the flag
+(an exception at a random point of rclpy's executor left half-made Tasks printing tracebacks).
+Later signals are ignored: Ctrl-C reaches a node twice (from the terminal and forwarded by
+``ros2 launch``), and the second must not interrupt the clean-up of the first.
+"""
+from __future__ import annotations
+
+import signal
+
+
+class Shutdown(SystemExit):
+    """
+    SIGINT/SIGTERM arrived while the process was starting.
+
+    A SystemExit with status 0: where nothing catches it (an import in an entry script), the
+    interpreter exits quietly, as asked.
+    """
+
+    def __init__(self, signame: str) -> None:
+        super().__init__(0)
+        self.signame = signame
+
+
+class ShutdownRequest:
+    """The first SIGINT or SIGTERM of the process, as a flag (``signum``)."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._starting = False
+        self._installed = False
+
+    def install(self) -> 'ShutdownRequest':
+        """Take SIGINT and SIGTERM (main thread; again: no-op), in start-up mode."""
+        if not self._installed:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+            self._installed = True
+            self._starting = True
+        return self
+
+    def _handle(self, signum, _frame) -> None:
+        if self.signum:
+            return  # a second signal: let the clean-up of the first finish
+        self.signum = signum
+        if self._starting:
+            self._starting = False
+            raise Shutdown(signal.Signals(signum).name)
+
+    @property
+    def requested(self) -> bool:
+        """Tell whether SIGINT or SIGTERM has arrived."""
+        return bool(self.signum)
+
+    def check(self) -> None:
+        """Raise :class:`Shutdown` if a signal arrived already (one whose exception was lost)."""
+        if self.signum:
+            raise Shutdown(signal.Signals(self.signum).name)
+
+    def running(self) -> None:
+        """Start-up is over: from now on a signal only sets the flag."""
+        self._starting = False
+
+
+#: the process's one request (signal handlers are per process)
+REQUEST = ShutdownRequest()

@@ -1,0 +1,80 @@
+"""
+Processes that tests start (nodes, ``ros2 launch``), ended with their whole group on any exit.
+
+- Each starts in a session of its own (its own process group), so a signal to the group also
+  reaches what it started (``ros2 launch`` -> nodes) and nothing reaches the test run.
+- :func:`end` signals the group, waits, and SIGKILLs the group if it is still there after
+  ``timeout``; :func:`end_all` (``conftest.py``'s ``pytest_sessionfinish`` and ``atexit``) does
+  that for every process still running when the run ends, a failed or interrupted test included.
+- A pytest that is killed outright (SIGKILL, the OOM killer) runs no clean-up: for that, each
+  process is started through ``setpriv --pdeathsig INT`` (util-linux), so the kernel sends it
+  SIGINT when the test run dies. SIGINT, not SIGTERM: ``ros2 launch`` ends its nodes on SIGINT,
+  but on SIGTERM it exits at once and orphans them (its own log says so; seen here: camera and
+  detector still running after the launch was gone). The nodes end on either
+  (``hand_tracker_ros.shutdown``). ``test_procs.py`` kills a run and checks that nothing is left.
+"""
+import atexit
+import os
+import shutil
+import signal
+import subprocess
+from typing import Optional
+
+#: the parent-death prefix; empty where util-linux' setpriv is missing (then only the group and
+#: the end-of-run clean-up remain)
+PDEATHSIG = ['setpriv', '--pdeathsig', 'INT', '--'] if shutil.which('setpriv') else []
+
+_running: list = []
+
+
+def start(cmd, **popen_kwargs) -> subprocess.Popen:
+    """Return ``subprocess.Popen(cmd, ...)`` in a new session with a parent-death SIGINT."""
+    popen_kwargs.setdefault('start_new_session', True)
+    proc = subprocess.Popen(PDEATHSIG + [str(c) for c in cmd], **popen_kwargs)
+    _running.append(proc)
+    return proc
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+
+
+def end(proc: subprocess.Popen, sig: int = signal.SIGTERM,
+        timeout: float = 10.0) -> tuple[Optional[int], str]:
+    """
+    Send ``sig`` to the process's group and wait for it to end.
+
+    Return (exit code, or None when it had to be SIGKILLed after ``timeout`` seconds; what it
+    printed, when its output was a pipe).
+    """
+    if proc.poll() is None:
+        _signal_group(proc, sig)
+    rc: Optional[int]
+    try:
+        out = proc.communicate(timeout=timeout)[0]
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        out = proc.communicate(timeout=10)[0]
+        rc = None
+    _signal_group(proc, signal.SIGKILL)  # anything of its group left behind
+    if proc in _running:
+        _running.remove(proc)
+    return rc, out or ''
+
+
+def end_all() -> None:
+    """SIGKILL the group of every process started here that is still registered."""
+    while _running:
+        proc = _running.pop()
+        _signal_group(proc, signal.SIGKILL)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+atexit.register(end_all)

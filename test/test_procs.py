@@ -1,0 +1,98 @@
+"""
+A test run that is killed outright (SIGKILL) leaves no process behind (test/procs.py).
+
+An inner pytest starts a camera node and ``ros2 launch video.launch.py`` (camera + detector)
+through ``procs.start``, as the suite's tests do, and waits. This test SIGKILLs that pytest,
+which runs no clean-up of its own, and then looks in /proc for every process that carries the
+run's marker variable: the parent-death signal must end them all.
+"""
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+
+import procs
+import pytest
+from ros_cli import HAVE_ROS2_CLI, new_domain, ROS2, ros_env
+
+TEST_DIR = Path(__file__).resolve().parent
+
+INNER = """
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, {test_dir!r})
+import procs
+
+
+def test_hold():
+    procs.start([sys.executable, '-m', 'hand_tracker_ros.cli', 'camera', '--ros-args',
+                 '-p', 'source:={frames}', '-p', 'loop:=true', '-p', 'fps:=5.0'])
+    if {launch!r}:
+        procs.start([{ros2!r}, 'launch', 'hand_tracker', 'video.launch.py',
+                     'video:={frames}', 'rviz:=false'])
+    Path({mark!r}).write_text('started')
+    time.sleep(600)
+"""
+
+
+def _marked(marker: str) -> dict:
+    """Pid -> command line of every process whose environment holds `marker`."""
+    found = {}
+    for proc in Path('/proc').iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if marker.encode() in (proc / 'environ').read_bytes().split(b'\0'):
+                found[int(proc.name)] = (proc / 'cmdline').read_bytes().replace(b'\0', b' ')
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+@pytest.mark.skipif(not procs.PDEATHSIG, reason='setpriv (util-linux) missing: no parent-death '
+                    'signal; the end-of-run clean-up in conftest.py still ends the processes')
+@pytest.mark.slow
+def test_killed_test_run_leaves_no_process(egohands_dir, tmp_path):
+    frames = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
+    mark = tmp_path / 'started'
+    inner = tmp_path / 'test_inner.py'
+    inner.write_text(textwrap.dedent(INNER.format(
+        test_dir=str(TEST_DIR), frames=str(frames), launch=HAVE_ROS2_CLI, ros2=str(ROS2),
+        mark=str(mark))))
+    marker = f'HAND_TRACKER_PROC_TEST={uuid.uuid4().hex}'
+    env = ros_env(new_domain())
+    env.update([marker.split('=', 1)])
+    # expected: the inner pytest, its camera, and with the ROS tools the launch and its 2 nodes
+    expected = 5 if HAVE_ROS2_CLI else 2
+    run = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                            '-p', 'no:launch_testing',
+                            str(inner)], env=env, cwd=tmp_path, start_new_session=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not mark.exists()
+                                               or len(_marked(marker)) < expected):
+            time.sleep(0.2)
+        before = _marked(marker)
+        assert len(before) >= expected, before
+        time.sleep(2.0)  # the nodes past their start-up
+        run.send_signal(signal.SIGKILL)  # the inner pytest only, not its children
+        run.wait(10)
+        deadline = time.monotonic() + 20
+        while _marked(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _marked(marker)
+        print(f'{len(before)} processes before the SIGKILL, {len(left)} left')
+        assert not left, f'left behind after the test run was killed: {left}'
+    finally:
+        for pid in _marked(marker):  # never leave them to the next test
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
