@@ -9,6 +9,7 @@ run, with the messages and share files the venv was built with. ``.ci/run`` runs
 itself on a fresh clone. The annotated video is checked against the sample's hand labels, which
 stay in ``../shared/data``.
 """
+import glob
 import os
 from pathlib import Path
 import re
@@ -35,7 +36,7 @@ def readme_first_command() -> str:
 
 @pytest.fixture(scope='module')
 def fresh_checkout(tmp_path_factory) -> Path:
-    """The tracked files of the repository, copied into an empty folder (no ../shared)."""
+    """Copy the repository's tracked files into an empty folder (no ../shared); return it."""
     listed = subprocess.run(['git', 'ls-files', '-z'], cwd=REPO, capture_output=True)
     if listed.returncode != 0:
         pytest.skip(f'{REPO} is not a git checkout: which files a clone holds is unknown')
@@ -61,7 +62,7 @@ def read_video(path: Path) -> list[np.ndarray]:
 
 def box_drawn_around(annotated: np.ndarray, raw: np.ndarray, box) -> bool:
     """
-    True when drawing (pixels changed by > 60) runs along at least 3/4 of `box`'s outline.
+    Return True when drawing (pixels changed by > 60) runs along 3/4 of `box`'s outline.
 
     A drawn box counts within 15 % of the labelled box's longer side (+4 px) of its outline.
     """
@@ -105,7 +106,7 @@ def test_readme_first_command_in_a_fresh_checkout_records_boxes_on_the_hands(
     imported = subprocess.run(
         ['.venv/bin/python', '-c', 'import hand_tracker_ros; print(hand_tracker_ros.__file__)'],
         cwd=fresh_checkout, env=env, capture_output=True, text=True, timeout=120)
-    assert imported.stdout.startswith(str(fresh_checkout)), 'the checkout\'s code must run'
+    assert imported.stdout.startswith(str(fresh_checkout)), "the checkout's code must run"
 
     r = subprocess.run(run, shell=True, cwd=fresh_checkout, env=env, capture_output=True,
                        text=True, timeout=300)
@@ -131,3 +132,17 @@ def test_readme_first_command_in_a_fresh_checkout_records_boxes_on_the_hands(
     assert np.mean(boxed) >= 0.85, f'{sum(boxed)} of {len(hands)} labelled hands boxed'
     # the same check finds no box in the sample itself
     assert not any(box_drawn_around(sample[k], sample[k], box) for k, box in hands)
+
+
+@pytest.mark.parametrize('source', [
+    pytest.param([], id='no source', marks=pytest.mark.skipif(
+        bool(glob.glob('/dev/video*')), reason='this machine has a V4L2 camera (/dev/video*): '
+        '`hand-tracker run` opens it; the "no camera 97" case checks the same message')),
+    pytest.param(['--source', '97'], id='no camera 97')])
+def test_run_without_a_webcam_names_the_readme_command(source):
+    """No camera: exit 2, the camera error, and the README's first command on the sample."""
+    r = subprocess.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *source], cwd=REPO,
+                       capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    assert r.returncode == 2 and 'cannot open camera' in r.stderr, r.stderr[-2000:]
+    run = readme_first_command().split('&&')[1].strip()
+    assert run.replace('.venv/bin/', '') in r.stderr, r.stderr[-2000:]
