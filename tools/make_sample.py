@@ -56,15 +56,17 @@ def main(argv=None) -> int:
                    help='a source of the split file that names a sample')
     p.add_argument('--data-splits', type=Path, default=DATA_SPLITS)
     p.add_argument('--data-root', type=Path, help="data folder (default: the file's root)")
+    p.add_argument('--out', type=Path, help="output video (default: the sample's `file`, in the "
+                   'repository)')
     args = p.parse_args(argv)
     config = read_data_splits(args.data_splits, args.data_root)
     sample = config['sources'][args.source].get('sample')
     if not sample:
         raise SystemExit(f'{args.data_splits}: source {args.source} names no sample')
     frames = sample_frames(args.source, config)
-    out = REPO / sample['file']
+    out = args.out or REPO / sample['file']
     width, height = write_video(frames, out, float(sample['fps']))
-    print(f'wrote {out.relative_to(REPO)}: {len(frames)} frames {width}x{height} at '
+    print(f'wrote {out}: {len(frames)} frames {width}x{height} at '
           f'{sample["fps"]} fps, {out.stat().st_size / 1e6:.2f} MB, group {sample["group"]}')
     return 0
 
