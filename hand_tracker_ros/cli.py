@@ -51,13 +51,16 @@ def _detector_overrides(args: argparse.Namespace) -> list:
 
 def _sample_hint(source: str) -> str:
     """For a camera that cannot be opened: the command that runs on the shipped sample."""
-    from .frame_source import FrameSource, is_camera_source
+    from .frame_source import FrameSource, is_camera_source, SourceError
 
     sample = sample_video()
     if sample is None or not is_camera_source(source):
         return ''
     shown = os.path.relpath(sample) if sample.is_relative_to(Path.cwd()) else str(sample)
-    video = FrameSource(str(sample))
+    try:
+        video = FrameSource(str(sample))
+    except SourceError:  # a damaged copy: no hint rather than a second error
+        return ''
     fps = video.native_fps
     video.close()
     return (f'\nNo webcam here? See it work on the sample recording: '
