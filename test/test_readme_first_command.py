@@ -130,8 +130,12 @@ def test_readme_first_command_in_a_fresh_checkout_records_boxes_on_the_hands(
     assert len(hands) > len(sample)  # most frames show both hands
     # the project's target recall (0.85) at the operating threshold, on the drawn video
     assert np.mean(boxed) >= 0.85, f'{sum(boxed)} of {len(hands)} labelled hands boxed'
-    # the same check finds no box in the sample itself
-    assert not any(box_drawn_around(sample[k], sample[k], box) for k, box in hands)
+    # boxes where the hands are, not everywhere: another frame's labels (half the clip away)
+    # are met far less often
+    half = len(sample) // 2
+    elsewhere = [box_drawn_around(annotated[k], sample[k], box) for k in range(len(sample))
+                 for box in labelled[(k + half) % len(sample)].boxes]
+    assert np.mean(elsewhere) < 0.5, f'{sum(elsewhere)} of {len(elsewhere)} misplaced labels met'
 
 
 @pytest.mark.parametrize('source', [
