@@ -14,12 +14,13 @@ Commands::
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 import sys
 import time
 from typing import Optional
 
-from .resources import default_params_file, use_shm_profile
+from .resources import default_params_file, sample_video, use_shm_profile
 from .shutdown import REQUEST, Shutdown
 
 
@@ -37,15 +38,34 @@ def _camera_overrides(args: argparse.Namespace) -> list:
 
 def _detector_overrides(args: argparse.Namespace) -> list:
     from rclpy.parameter import Parameter
+
+    from .frame_source import is_camera_source
     overrides = [Parameter('model_path', value=str(args.model))] if args.model else []
-    source = str(args.source)
-    if not (source.isdigit() or source.startswith('/dev/video')):
+    if not is_camera_source(str(args.source)):
         # recorded input: let frames wait (up to 30) instead of dropping them, so a slow
         # start or a busy machine does not cut frames out of the recording
         overrides.append(Parameter('queue_size', value=30))
     if args.no_tracking:
         overrides.append(Parameter('track', value=False))
     return overrides
+
+
+def _sample_hint(source: str) -> str:
+    """For a camera that cannot be opened: the command that runs on the shipped sample."""
+    from .frame_source import FrameSource, is_camera_source, SourceError
+
+    sample = sample_video()
+    if sample is None or not is_camera_source(source):
+        return ''
+    shown = os.path.relpath(sample) if sample.is_relative_to(Path.cwd()) else str(sample)
+    try:
+        video = FrameSource(str(sample))
+    except SourceError:  # a damaged copy: no hint rather than a second error
+        return ''
+    fps = video.native_fps
+    video.close()
+    return (f'\nNo webcam here? See it work on the sample recording: '
+            f'hand-tracker run --source {shown} --fps {fps:g} --record hands.mp4')
 
 
 def _start_nodes(args: argparse.Namespace) -> list:
@@ -60,7 +80,7 @@ def _start_nodes(args: argparse.Namespace) -> list:
         camera = make_source_node(args, _camera_overrides(args), detector_overrides,
                                   lambda: nodes[1])
     except (SourceError, BagError) as exc:
-        raise StartupError(str(exc)) from exc
+        raise StartupError(str(exc) + _sample_hint(str(args.source))) from exc
     detector = HandDetectorNode(parameter_overrides=detector_overrides)
     nodes += [camera, detector]
     if detector.detector is None:

@@ -17,6 +17,11 @@ class SourceError(RuntimeError):
     """The source cannot be opened or read."""
 
 
+def is_camera_source(source: str) -> bool:
+    """Return True for a camera index ("0") or a V4L2 device path ("/dev/video0")."""
+    return source.isdigit() or source.startswith('/dev/video')
+
+
 class FrameSource:
     """
     Opens ``source``: a camera index ("0"), a device path ("/dev/video0").
@@ -50,7 +55,7 @@ class FrameSource:
                                  key=lambda p: (p.name, str(p)))  # frame order across folders
             if not self._files:
                 raise SourceError(f'no image files match {self.source!r}')
-        elif self.source.isdigit() or self.source.startswith('/dev/video'):
+        elif is_camera_source(self.source):
             self.kind = 'camera'
             dev = int(self.source) if self.source.isdigit() else self.source
             self._cap = cv2.VideoCapture(dev, cv2.CAP_V4L2) if isinstance(dev, str) \

@@ -41,6 +41,19 @@ def default_model_path() -> Path:
     return models / 'model.tflite'
 
 
+#: The sample recording the README's first command runs on: a held-out webcam session
+#: (``sample:`` in config/data_splits.yaml; samples/README.md says where it comes from).
+SAMPLE_VIDEO = Path('samples') / 'hands_webcam.mp4'
+
+
+def sample_video() -> Optional[Path]:
+    """Return the shipped sample recording (source tree, else share dir); None without it."""
+    for root in (_SOURCE_ROOT, share_dir()):
+        if (root / SAMPLE_VIDEO).is_file():
+            return root / SAMPLE_VIDEO
+    return None
+
+
 def default_params_file() -> Path:
     """Return the shipped parameter file of camera and hand_detector (config/hand_tracker.yaml)."""
     return share_dir() / 'config' / 'hand_tracker.yaml'

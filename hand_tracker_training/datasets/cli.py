@@ -88,8 +88,13 @@ def _convert(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None
 
 
 def _parts(args: argparse.Namespace) -> None:
-    table = parts_table(read_data_splits(args.data_splits, args.data_root))
+    config = read_data_splits(args.data_splits, args.data_root)
+    table = parts_table(config)
     print(table)
+    samples = ''.join(
+        f'\n`{spec["sample"]["file"]}`, the video the README\'s first command runs on, is '
+        f'{spec["group"]} `{spec["sample"]["group"]}` of the {name} test part.\n'
+        for name, spec in config['sources'].items() if spec.get('sample'))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(
@@ -98,7 +103,7 @@ def _parts(args: argparse.Namespace) -> None:
             f'defined (its comments give the rules and the reasons). Images are assigned by '
             f'group (EgoHands video, webcam recording session, Roboflow source photo); no '
             f'group is in two parts. Model selection and threshold calibration use train and '
-            f'val only.\n\n{table}\n', encoding='utf-8')
+            f'val only.\n\n{table}\n{samples}', encoding='utf-8')
 
 
 def _stats(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
