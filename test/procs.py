@@ -35,6 +35,30 @@ def start(cmd, **popen_kwargs) -> subprocess.Popen:
     return proc
 
 
+def run(cmd, timeout: Optional[float] = None, capture_output: bool = False,
+        **popen_kwargs) -> subprocess.CompletedProcess:
+    """
+    Run ``cmd`` to its end as subprocess.run does, the process started by :func:`start`.
+
+    On a timeout (``subprocess.TimeoutExpired``, as subprocess.run), a failed or interrupted
+    test, the process's whole group is killed before the exception goes on.
+    """
+    if capture_output:
+        popen_kwargs['stdout'] = popen_kwargs['stderr'] = subprocess.PIPE
+    proc = start(cmd, **popen_kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        _signal_group(proc, signal.SIGKILL)
+        proc.communicate()
+        raise
+    finally:
+        _signal_group(proc, signal.SIGKILL)  # anything of its group left behind
+        if proc in _running:
+            _running.remove(proc)
+    return subprocess.CompletedProcess(proc.args[len(PDEATHSIG):], proc.returncode, out, err)
+
+
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
         os.killpg(proc.pid, sig)

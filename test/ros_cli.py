@@ -56,8 +56,8 @@ def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10,
     under load).
     """
     for _ in range(tries):
-        res = subprocess.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, timeout=timeout)
+        res = procs.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True, timeout=timeout)
         silent = retry_silent and not res.stdout.strip()
         if 'Node not found' not in res.stdout and not silent:
             break

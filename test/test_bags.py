@@ -13,6 +13,7 @@ from hand_tracker_ros.bags import (BagError, BagImageSource, BagRecorder, is_bag
                                    write_image_bag)
 from mcap.reader import make_reader
 import numpy as np
+import procs
 import pytest
 
 N = 12
@@ -95,9 +96,9 @@ def test_recorded_mcap_is_zstd_by_default_and_mcap_readers_read_it(tmp_path, ego
 
 def _run_cli(*args, timeout=240):
     env = dict(os.environ)
-    return subprocess.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *args],
-                          env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout)
+    return procs.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *args],
+                     env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                     timeout=timeout)
 
 
 @pytest.mark.slow

@@ -20,8 +20,8 @@ def ten_frames(egohands_dir, tmp_path):
 
 
 def run_cli(*args, timeout=180):
-    return subprocess.run([sys.executable, '-m', 'hand_tracker_ros.cli', *args],
-                          capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
+    return procs.run([sys.executable, '-m', 'hand_tracker_ros.cli', *args],
+                     capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
 
 
 def test_run_folder_records_every_frame(ten_frames, tmp_path, fixture_models):

@@ -361,7 +361,7 @@ def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_nod
     """
     node = inprocess_node
     assert node.detector is not None  # the model is loaded
-    pub = subprocess.run(
+    pub = procs.run(
         [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', '120',
          '--duration', '4', '--width', '1280', '--height', '720'],
         capture_output=True, text=True, timeout=120, env=dict(os.environ))

@@ -21,6 +21,7 @@ import cv2
 from hand_tracker_ros.resources import SAMPLE_VIDEO
 from hand_tracker_training.datasets.parts import GROUP_RULES, load_part, read_data_splits
 import numpy as np
+import procs
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,8 +109,8 @@ def test_readme_first_command_in_a_fresh_checkout_records_boxes_on_the_hands(
         cwd=fresh_checkout, env=env, capture_output=True, text=True, timeout=120)
     assert imported.stdout.startswith(str(fresh_checkout)), "the checkout's code must run"
 
-    r = subprocess.run(run, shell=True, cwd=fresh_checkout, env=env, capture_output=True,
-                       text=True, timeout=300)
+    r = procs.run(['bash', '-c', run], cwd=fresh_checkout, env=env, capture_output=True,
+                  text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     sample = read_video(fresh_checkout / SAMPLE_VIDEO)
     annotated = read_video(fresh_checkout / 'hands.mp4')
@@ -145,8 +146,8 @@ def test_readme_first_command_in_a_fresh_checkout_records_boxes_on_the_hands(
     pytest.param(['--source', '97'], id='no camera 97')])
 def test_run_without_a_webcam_names_the_readme_command(source):
     """No camera: exit 2, the camera error, and the README's first command on the sample."""
-    r = subprocess.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *source], cwd=REPO,
-                       capture_output=True, text=True, timeout=180, env=dict(os.environ))
+    r = procs.run([sys.executable, '-m', 'hand_tracker_ros.cli', 'run', *source], cwd=REPO,
+                  capture_output=True, text=True, timeout=180, env=dict(os.environ))
     assert r.returncode == 2 and 'cannot open camera' in r.stderr, r.stderr[-2000:]
     run = readme_first_command().split('&&')[1].strip()
     assert run.replace('.venv/bin/', '') in r.stderr, r.stderr[-2000:]

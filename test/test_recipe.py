@@ -278,8 +278,8 @@ def test_train_default_model_runs_the_stages_in_turn_and_skips_finished_ones(sha
     ``RUN/final`` names the last stage; the same command again finds every stage done.
     """
     import os
-    import subprocess
 
+    import procs
     import yaml
 
     repo = Path(__file__).resolve().parents[1]
@@ -288,7 +288,7 @@ def test_train_default_model_runs_the_stages_in_turn_and_skips_finished_ones(sha
     cmd = [str(repo / 'tools' / 'train_default_model.sh'), str(run), '--smoke', '--epochs', '1',
            '--input-size', '128', '--smoke-images', '4', '--data-root', str(shared_data)]
     env = {**os.environ, 'HAND_TRACKER_STAGES_FOREGROUND': '1'}
-    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    first = procs.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
     out = first.stdout
     prev = run / 'base'
@@ -298,7 +298,7 @@ def test_train_default_model_runs_the_stages_in_turn_and_skips_finished_ones(sha
         assert (run / stage / 'export' / 'model_info.yaml').is_file()
         prev = run / stage
     assert (run / 'final').read_text().strip() == str(prev)
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    again = procs.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0
     assert [f'== {run / s}: done' for s in ['base', *stages]] == [
         line for line in again.stdout.splitlines() if line.endswith(': done')]
