@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / 'test'))
@@ -60,7 +59,8 @@ def main() -> int:
     ap.add_argument('--load', type=int, default=2, help='busy-loop processes beside it')
     ap.add_argument('--runs', type=int, default=3)
     a = ap.parse_args()
-    os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_shm.xml'))
+    os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE',
+                          str(REPO / 'config' / 'fastdds_shm.xml'))
     from fixture_models import build_bright_cell_models
     model = build_bright_cell_models(Path(tempfile.mkdtemp()))[a.model]
     ratios = []
