@@ -36,7 +36,7 @@ from .detections import Detections
 from .geometry import pairwise_iou
 from .hands import Hands, ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK
 from .landmarks import LandmarkModel
-from .merge import merge
+from .merge import merge, SCORE_RULES
 from .palm import PalmDetector
 from .resources import share_dir
 from .tracking import param_field, validate_params
@@ -113,6 +113,10 @@ class MergeParams:
 
     ssd_box: bool = param_field(True, 0, 1, "SSD proposals keep the SSD's own box (else the "
                                 'keypoint extent)')
+    adopt_ssd_box: bool = param_field(False, 0, 1, 'a hand from another source that '
+                                      'suppressed an SSD proposal takes its box')
+    score_rule: str = _text_field('product', 'score from proposal score p and presence q: '
+                                  'product (p q), geometric (sqrt(p q)) or presence (q)')
     box_margin: float = param_field(0.1, 0.0, 1.0, 'keypoint boxes: extent grown by this '
                                     'fraction on every side')
     nms_iou: float = param_field(0.5, 0.0, 1.0, 'overlap above which the weaker of two hands '
@@ -122,6 +126,9 @@ class MergeParams:
 
     def __post_init__(self) -> None:
         validate_params(self)
+        if self.score_rule not in SCORE_RULES:
+            raise ValueError(f'merge.score_rule must be one of {sorted(SCORE_RULES)}, got '
+                             f'{self.score_rule!r}')
 
 
 #: The chain's parameter groups, by ROS parameter prefix.
@@ -139,10 +146,16 @@ def mediapipe_model(explicit: str, stem: str, lite: bool) -> str:
 
 @dataclass
 class ChainResult:
-    """One image's result: the hands above the operating threshold, all checked hands, costs."""
+    """
+    One image's result.
+
+    hands: above the operating threshold (published); checked: all after the merge;
+    candidates: every landmark-checked proposal before the merge (proposal scores); costs.
+    """
 
     hands: Hands
     checked: Hands
+    candidates: Hands = field(default_factory=Hands)
     timings_ms: dict = field(default_factory=dict)
     landmark_calls: int = 0
     palm_ran: bool = False
@@ -154,18 +167,17 @@ class ChainResult:
 
 class HandChain:
     """
-    Proposals -> regions -> landmarks -> merge, for one SSD ``detector``.
+    Proposals -> regions -> landmarks -> merge.
 
-    ``ssd_threshold``: the SSD's own operating threshold (the node's ``score_threshold``),
-    used when the landmark check is off. ``max_hands``: the node's ``max_detections``.
+    The SSD is passed to :meth:`process` (the node may swap it at run time); the palm and
+    landmark models are loaded here.
     Raises :class:`~hand_tracker_ros.backends.ModelLoadError` naming a missing or corrupt
     palm / landmark model file and the set-up command.
     """
 
-    def __init__(self, detector: Optional[Detector], ssd: SsdParams, palm: PalmParams,
+    def __init__(self, ssd: SsdParams, palm: PalmParams,
                  landmarks: LandmarkParams, merge_params: MergeParams, num_threads: int = 2,
                  still: bool = False) -> None:
-        self.detector = detector
         self.ssd, self.palm_params, self.lm_params, self.merge_params = (ssd, palm, landmarks,
                                                                          merge_params)
         self.still = still
@@ -211,19 +223,25 @@ class HandChain:
             return self._seeds, run_palm
 
     # ------------------------------------------------------------------ one image
-    def process(self, rgb: np.ndarray, ssd_threshold: float, max_hands: int) -> ChainResult:
-        """Run the chain on `rgb` (uint8 (H, W, 3) RGB)."""
+    def process(self, rgb: np.ndarray, detector: Optional[Detector], ssd_threshold: float,
+                max_hands: int) -> ChainResult:
+        """
+        Run the chain on `rgb` (uint8 (H, W, 3) RGB) with the SSD `detector` (None: no SSD).
+
+        ``ssd_threshold``: the SSD's own operating threshold (the node's ``score_threshold``),
+        used when the landmark check is off. ``max_hands``: the node's ``max_detections``.
+        """
         timings = {}
         t0 = time.perf_counter()
         height, width = rgb.shape[:2]
         floor = ssd_threshold if self.landmarks is None else self.ssd.floor
         dets = Detections()
-        if self.detector is not None and (self.landmarks is None or self.ssd.max_proposals > 0):
-            dets = self.detector.detect(rgb, min_score=floor)
+        if detector is not None and (self.landmarks is None or self.ssd.max_proposals > 0):
+            dets = detector.detect(rgb, min_score=floor)
         timings['ssd'] = (time.perf_counter() - t0) * 1e3
         if self.landmarks is None:
             hands = Hands.from_detections(dets).take(np.arange(min(len(dets), max_hands)))
-            return ChainResult(hands, hands, timings)
+            return ChainResult(hands, hands, hands, timings)
         k = self.ssd.max_proposals
         dets = Detections(dets.boxes[:k], dets.scores[:k], dets.classes[:k])
         seeds, run_palm = self._take_schedule()
@@ -278,11 +296,12 @@ class HandChain:
         mp = self.merge_params
         keep_box = (candidates.origin == ORIGIN_SSD) & mp.ssd_box
         checked = merge(candidates, keep_box, mp.box_margin, mp.nms_iou, max(max_hands, 1) * 3,
-                        width, height)
+                        width, height, mp.score_rule, mp.adopt_ssd_box)
         hands = checked.take(checked.scores >= mp.score_threshold)
         hands = hands.take(np.arange(min(len(hands), max_hands)))
         timings['merge'] = (time.perf_counter() - t) * 1e3
-        return ChainResult(hands, checked, timings, calls, run_palm and self.palm is not None)
+        return ChainResult(hands, checked, candidates, timings, calls,
+                           run_palm and self.palm is not None)
 
 
 def _not_covered(boxes: np.ndarray, covered: np.ndarray, iou: float = 0.3) -> np.ndarray:
@@ -292,3 +311,36 @@ def _not_covered(boxes: np.ndarray, covered: np.ndarray, iou: float = 0.3) -> np
     if not len(covered):
         return np.ones(len(boxes), bool)
     return pairwise_iou(boxes, covered).max(axis=1) < iou
+
+
+class ChainDetector:
+    """
+    The chain as a detector for still images: ``detect(rgb, min_score)`` like the backends'.
+
+    What :func:`~hand_tracker_training.evaluate.evaluate_detector` and ``hand-tracker-eval``
+    run: every landmark-checked hand (all sources on, no tracking memory), so PR curves span
+    every threshold; the node publishes those scoring at least ``merge.score_threshold``.
+    Detections carry the hands' keypoints.
+    """
+
+    def __init__(self, detector: Detector, chain: HandChain, max_hands: int = 10) -> None:
+        self.detector, self.chain, self.max_hands = detector, chain, max_hands
+        self.name = f'{detector.name}+landmarks' if chain.landmarks is not None else detector.name
+        self.model_path, self.labels = detector.model_path, detector.labels
+
+    @property
+    def operating_threshold(self) -> float:
+        """Return the threshold the node publishes at (merge's, or the SSD's when alone)."""
+        return self.chain.merge_params.score_threshold
+
+    def detect(self, rgb: np.ndarray, min_score: float = 0.0) -> Detections:
+        """Return the checked hands of `rgb` scoring at least `min_score`, with keypoints."""
+        result = self.chain.process(rgb, self.detector, min_score, self.max_hands)
+        return result.checked.detections().filter(min_score)
+
+
+def chain_from_defaults(ssd_only: bool = False, num_threads: int = 2,
+                        still: bool = True) -> HandChain:
+    """Return the chain at the node's defaults (``ssd_only``: the SSD alone)."""
+    return HandChain(SsdParams(), PalmParams(), LandmarkParams(enable=not ssd_only),
+                     MergeParams(), num_threads=num_threads, still=still)

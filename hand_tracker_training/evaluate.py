@@ -25,7 +25,7 @@ import time
 from typing import Optional, Sequence, TYPE_CHECKING
 
 import cv2
-from hand_tracker_ros.annotate import draw_box, draw_label
+from hand_tracker_ros.annotate import draw_box, draw_label, draw_skeleton
 from hand_tracker_ros.detections import Detections
 from hand_tracker_ros.geometry import pairwise_iou
 import numpy as np
@@ -223,8 +223,9 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
     Errors are missed hands and false positives among detections scoring at least `min_score`,
     matched at IoU `iou`.
 
-    Drawn: true positives green, missed ground truth red, false positives yellow (with score);
-    a banner states the counts. Images without an error are never written. Returns the paths,
+    Drawn: true positives green, missed ground truth red, false positives yellow (with score
+    and, from the landmark chain, the hand's skeleton); a banner states the counts. Images
+    without an error are never written. Returns the paths,
     named ``NN_<errors>err_<image name>.png``.
     """
     if len(samples) != len(predictions):
@@ -249,8 +250,10 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
         img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         for box in np.asarray(sample.boxes)[~gt_found]:
             _draw_box(img, box, MISSED_COLOUR, 'missed')
-        for box, score, tp in zip(kept.boxes, kept.scores, det_tp):
+        for i, (box, score, tp) in enumerate(zip(kept.boxes, kept.scores, det_tp)):
             _draw_box(img, box, TP_COLOUR if tp else FP_COLOUR, f'{score:.2f}')
+            if kept.keypoints is not None:
+                draw_skeleton(img, kept.keypoints[i], TP_COLOUR if tp else FP_COLOUR)
         banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
                   f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
                   f'(score >= {min_score:g}, IoU >= {iou:g})')

@@ -233,8 +233,8 @@ def test_cli_evaluates_a_frozen_graph_end_to_end(fixture_models, egohands_dir, n
     # backend on the 100 real frames of one video: not a hand detector, so only the plumbing and
     # the value ranges are known, not the scores.
     out = tmp_path / 'out' / 'eval.json'
-    rc = main(['--model', str(fixture_models['frozen_graph']), '--egohands', str(egohands_dir),
-               '--videos', VIDEO, '--threads', '2', '--json', str(out),
+    rc = main(['--model', str(fixture_models['frozen_graph']), '--ssd-only', '--egohands',
+               str(egohands_dir), '--videos', VIDEO, '--threads', '2', '--json', str(out),
                '--plots', str(tmp_path / 'plots')])
     assert rc == 0
     report = json.loads(out.read_text())
@@ -274,7 +274,7 @@ def test_cli_scores_known_detections_exactly(fixture_models, kind, tmp_path):
                               expected_boxes(1280, 720, cells[:n_labelled])))
     coco_json = write_coco(samples, tmp_path / 'cells.json', image_dir=tmp_path)
     out = tmp_path / 'eval.json'
-    assert main(['--model', str(fixture_models[kind]), '--coco', str(coco_json),
+    assert main(['--model', str(fixture_models[kind]), '--ssd-only', '--coco', str(coco_json),
                  '--json', str(out)]) == 0
     report = json.loads(out.read_text())
     assert report['backend'] == kind and report['images'] == 2 and report['hands'] == 3

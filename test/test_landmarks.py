@@ -25,6 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PALM = Path(mediapipe_model('', 'palm_detection', False))
 LANDMARK = Path(mediapipe_model('', 'hand_landmark', False))
+SSD = load_detector(default_model_path())
 
 
 def _need_models():
@@ -210,6 +211,7 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
     kp = np.zeros((3, 21, 3), np.float32)
     kp[:, :, 0] = np.linspace(100, 200, 21)
     kp[:, :, 1] = np.linspace(100, 150, 21)
+    kp[2] = np.nan  # not measured
     hands = Hands([[90, 90, 210, 160], [95, 95, 205, 155], [0, 0, 10, 10]], [0.9, 0.8, 0.7], kp,
                   presence=[0.5, 1.0, 0.9], origin=[ORIGIN_SSD, ORIGIN_PALM, ORIGIN_SSD])
     out = merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480)
@@ -219,11 +221,15 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
     assert np.allclose(out.boxes[0], [90, 95, 210, 155])
     assert np.allclose(out.boxes[1], [0, 0, 10, 10])
     assert list(nms(np.array([[0, 0, 10, 10]] * 3), np.array([0.1, 0.3, 0.2]), 0.5, 5)) == [1]
+    # one hand measured twice: boxes of different extents (IoU 0.25), the same keypoints
+    boxes = np.array([[100, 100, 200, 150], [100, 100, 300, 200]], np.float32)
+    assert len(nms(boxes, np.array([0.9, 0.8]), 0.5, 5)) == 2
+    assert list(nms(boxes, np.array([0.9, 0.8]), 0.5, 5, kp[:2])) == [0]
 
 
 # ---------------------------------------------------------------------------- the chain
 def _chain(still=True, **groups):
-    return HandChain(load_detector(default_model_path()), groups.get('ssd', SsdParams()),
+    return HandChain(groups.get('ssd', SsdParams()),
                      groups.get('palm', PalmParams()), groups.get('landmarks', LandmarkParams()),
                      groups.get('merge', MergeParams()), still=still)
 
@@ -235,15 +241,15 @@ def test_chain_finds_the_hands_with_keypoints_and_ssd_only_is_the_ssd(shared_dat
     hits = 0
     for s in webcam_val[:6]:
         rgb = _rgb(s)
-        res = chain.process(rgb, 0.5, 10)
+        res = chain.process(rgb, SSD, 0.5, 10)
         assert res.landmark_calls >= 1 and res.palm_ran
         assert set(res.timings_ms) >= {'ssd', 'palm', 'landmarks_ssd', 'landmarks_palm', 'merge'}
         if len(res.hands) and pairwise_iou(res.hands.boxes, s.boxes).max() >= 0.5:
             hits += 1
             assert np.isfinite(res.hands.keypoints[0]).all()
         assert (res.hands.scores >= chain.merge_params.score_threshold).all()
-        dets = chain.detector.detect(rgb, 0.5)
-        alone = ssd_only.process(rgb, 0.5, 10)
+        dets = SSD.detect(rgb, 0.5)
+        alone = ssd_only.process(rgb, SSD, 0.5, 10)
         assert np.allclose(alone.hands.boxes, dets.boxes) and np.isnan(alone.hands.keypoints).all()
     assert hits >= 5
 
@@ -252,20 +258,20 @@ def test_chain_tracks_from_keypoints_and_runs_the_palm_detector_on_schedule(webc
     chain = _chain(still=False, palm=PalmParams(every_n_frames=3))
     s = webcam_val[0]
     rgb = _rgb(s)
-    first = chain.process(rgb, 0.5, 10)
+    first = chain.process(rgb, SSD, 0.5, 10)
     assert first.palm_ran and len(first.hands) >= 1
     chain.remember(first.hands)
-    second = chain.process(rgb, 0.5, 10)
+    second = chain.process(rgb, SSD, 0.5, 10)
     # the hand is re-measured from last frame's keypoints: one crop, no proposal re-checked
     assert not second.palm_ran
     assert ORIGIN_TRACK in second.hands.origin
     assert second.landmark_calls < first.landmark_calls
     assert pairwise_iou(second.hands.boxes[:1], first.hands.boxes).max() > 0.5
     chain.remember(second.hands)
-    third = chain.process(rgb, 0.5, 10)
+    third = chain.process(rgb, SSD, 0.5, 10)
     assert third.palm_ran  # every 3rd frame
     chain.remember(Hands())  # the hand was lost: the palm detector runs on the next frame
-    assert chain.process(rgb, 0.5, 10).palm_ran
+    assert chain.process(rgb, SSD, 0.5, 10).palm_ran
 
 
 def test_missing_or_corrupt_model_names_the_file_and_the_setup(tmp_path):
