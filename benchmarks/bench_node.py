@@ -137,14 +137,21 @@ def make_naive_node(model_path: str):
     return node, 'single'
 
 
+def _value(text: str):
+    """Read a --set value as YAML does (true, 3, 0.5, text)."""
+    import yaml
+    return yaml.safe_load(text)
+
+
 def make_hand_detector(model_path: str, workers: int, threads: int, executor_kind: str,
-                       landmarks: bool = True):
+                       landmarks: bool = True, settings: tuple = ()):
     from hand_tracker_ros.detector_node import HandDetectorNode
     from rclpy.parameter import Parameter
     node = HandDetectorNode(parameter_overrides=[
         Parameter('model_path', value=model_path), Parameter('num_workers', value=workers),
         Parameter('num_threads', value=threads), Parameter('stats_period', value=3600.0),
-        Parameter('landmarks.enable', value=landmarks)])
+        Parameter('landmarks.enable', value=landmarks)] + [
+        Parameter(s.split('=', 1)[0], value=_value(s.split('=', 1)[1])) for s in settings])
     # every stage's cost (ms) and the landmark calls of each frame the chain processed
     node.bench_stages = []
     chain_process = node._chain.process
@@ -200,6 +207,8 @@ def main() -> int:
     ap.add_argument('--landmarks', nargs='+', choices=('on', 'off'), default=['on', 'off'],
                     help="the node's landmark chain (landmarks.enable): on (the default "
                          'parameters), off (the SSD alone)')
+    ap.add_argument('--set', nargs='+', default=[], metavar='NAME=VALUE',
+                    help='other node parameters, e.g. landmarks.lite=true palm.every_n_frames=10')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--no-baseline', action='store_true')
     ap.add_argument('--executor', default='single',
@@ -226,8 +235,9 @@ def main() -> int:
                 for lm in a.landmarks:
                     name = f'{b}{" + landmarks" if lm == "on" else ""} ({a.executor}, ' \
                            f'{a.workers} worker)'
+                    name += f' {" ".join(a.set)}' if a.set else ''
                     rows.append(run_case(name, lambda b=b, lm=lm: make_hand_detector(
-                        str(files[b]), a.workers, a.threads, a.executor, lm == 'on'),
+                        str(files[b]), a.workers, a.threads, a.executor, lm == 'on', a.set),
                         rate, a.duration, reliable_pub=False))
                     print(rows[-1], flush=True)
     finally:

@@ -55,8 +55,15 @@ class SsdParams:
     max_proposals: int = param_field(6, 0, 100, 'SSD proposals checked per image, best first')
     box_scale: float = param_field(1.6, 1.0, 5.0, ('first, axis-aligned landmark crop: side '
                                    "in the SSD box's long sides"))
-    second_pass: bool = param_field(True, 0, 1, 'crop SSD proposals a second time, upright, '
-                                    'from their first keypoints (handedness needs it)')
+    second_pass: bool = param_field(True, 0, 1, 'still images: crop SSD proposals a second '
+                                    'time, upright, from their first keypoints (handedness '
+                                    'needs it); video: the next frame does, from the seed')
+    recheck_after: int = param_field(5, 1, 1000, 'video: a proposal the landmark check '
+                                     'rejected is not checked again for this many frames '
+                                     '(while a proposal overlaps it by IoU 0.5)')
+    max_new_per_frame: int = param_field(1, 1, 100, 'video: new proposals (not covered by a '
+                                         'tracked hand) checked per frame, best first; the '
+                                         'rest wait for the next frames')
 
     def __post_init__(self) -> None:
         validate_params(self)
@@ -150,7 +157,9 @@ class ChainResult:
     One image's result.
 
     hands: above the operating threshold (published); checked: all after the merge;
-    candidates: every landmark-checked proposal before the merge (proposal scores); costs.
+    candidates: every landmark-checked proposal before the merge (proposal scores); costs;
+    tracked_in: how many tracked hands seeded this frame; rejected: boxes of the proposals the
+    landmark check rejected (both for :meth:`HandChain.remember`).
     """
 
     hands: Hands
@@ -159,6 +168,8 @@ class ChainResult:
     timings_ms: dict = field(default_factory=dict)
     landmark_calls: int = 0
     palm_ran: bool = False
+    tracked_in: int = 0
+    rejected: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
     def detections(self) -> Detections:
         """Return the boxes-only view of the published hands."""
@@ -195,32 +206,45 @@ class HandChain:
         self._seeds = Hands()
         self._frames = 0
         self._palm_due = True
+        self._rejected: list = []  # (box, frames since) of rejected proposals
 
     # ------------------------------------------------------------------ back edge
-    def remember(self, hands: Hands) -> None:
-        """Keep the published hands of the frame just finished (frame order) as seeds."""
+    def remember(self, result: ChainResult) -> None:
+        """
+        Keep what the frame just finished (frame order) tells the next frames.
+
+        Its published hands seed the next crops; when fewer of the hands it was seeded with
+        were found again, a hand was lost and the palm detector runs next; the proposals it
+        rejected are not checked again for ``ssd.recheck_after`` frames.
+        """
         if self.still or not self.lm_params.track:
             return
+        hands, tracked_in = result.hands, result.tracked_in
         with self._lock:
+            self._rejected = [(box, age + 1) for box, age in self._rejected
+                              if age + 1 < self.ssd.recheck_after]
+            self._rejected += [(box, 0) for box in result.rejected]
             seeds = hands.take(~np.isnan(hands.keypoints[:, 0, 0])
                                & (hands.scores >= self.lm_params.seed_min_score))
-            if len(seeds) < len(self._seeds):
-                self._palm_due = True  # a hand was lost: look for it again
+            if np.sum(seeds.origin == ORIGIN_TRACK) < tracked_in:
+                self._palm_due = True  # a tracked hand was lost: look for it again
             self._seeds = seeds
 
     def reset(self) -> None:
         """Forget the seeds (a new video)."""
         with self._lock:
             self._seeds, self._palm_due, self._frames = Hands(), True, 0
+            self._rejected = []
 
-    def _take_schedule(self) -> tuple[Hands, bool]:
+    def _take_schedule(self) -> tuple[Hands, bool, np.ndarray]:
         if self.still or not self.lm_params.track:
-            return Hands(), True
+            return Hands(), True, np.zeros((0, 4), np.float32)
         with self._lock:
             self._frames += 1
             run_palm = self._palm_due or self._frames % self.palm_params.every_n_frames == 0
             self._palm_due = False
-            return self._seeds, run_palm
+            rejected = np.array([b for b, _ in self._rejected], np.float32).reshape(-1, 4)
+            return self._seeds, run_palm, rejected
 
     # ------------------------------------------------------------------ one image
     def process(self, rgb: np.ndarray, detector: Optional[Detector], ssd_threshold: float,
@@ -244,7 +268,7 @@ class HandChain:
             return ChainResult(hands, hands, hands, timings)
         k = self.ssd.max_proposals
         dets = Detections(dets.boxes[:k], dets.scores[:k], dets.classes[:k])
-        seeds, run_palm = self._take_schedule()
+        seeds, run_palm, rejected = self._take_schedule()
         calls = 0
         parts = []
         # tracked hands: one crop each, from last frame's keypoints
@@ -262,17 +286,27 @@ class HandChain:
         # SSD proposals not covered by a tracked hand: a first, axis-aligned crop, then upright
         t = time.perf_counter()
         fresh = _not_covered(dets.boxes, covered)
-        if fresh.any():
+        video = not self.still and self.lm_params.track
+        if video:  # the best few, not rejected lately; a tracked hand needs no proposal
+            fresh &= _not_covered(dets.boxes, rejected, 0.5)
+            fresh = np.flatnonzero(fresh)[:self.ssd.max_new_per_frame]
+        else:
+            fresh = np.flatnonzero(fresh)
+        if len(fresh):
             boxes, scores = dets.boxes[fresh], dets.scores[fresh]
             regions = R.from_boxes(boxes, self.ssd.box_scale)
             res = self.landmarks.run(rgb, regions)
             calls += len(regions)
-            if self.ssd.second_pass:
+            right = res.right
+            if self.ssd.second_pass and not video:
                 regions = R.from_keypoints(res.keypoints, self.lm_params.scale,
                                            self.lm_params.shift)
                 res = self.landmarks.run(rgb, regions)
                 calls += len(regions)
-            parts.append(Hands(boxes, scores, res.keypoints, res.presence, res.right,
+                right = res.right
+            elif self.ssd.second_pass:
+                right = np.full(len(fresh), np.nan)  # sided from the next frame's upright crop
+            parts.append(Hands(boxes, scores, res.keypoints, res.presence, right,
                                np.full(len(boxes), ORIGIN_SSD), regions))
         timings['landmarks_ssd'] = (time.perf_counter() - t) * 1e3
         # palm proposals
@@ -282,6 +316,9 @@ class HandChain:
             timings['palm'] = (time.perf_counter() - t) * 1e3
             t = time.perf_counter()
             keep = _not_covered(palms.boxes, covered)
+            if video:
+                keep &= _not_covered(palms.boxes, rejected, 0.5)
+                keep &= np.cumsum(keep) <= self.ssd.max_new_per_frame
             if keep.any():
                 regions = R.from_palms(palms.boxes[keep], palms.keypoints[keep],
                                        self.palm_params.scale, self.palm_params.shift)
@@ -300,8 +337,10 @@ class HandChain:
         hands = checked.take(checked.scores >= mp.score_threshold)
         hands = hands.take(np.arange(min(len(hands), max_hands)))
         timings['merge'] = (time.perf_counter() - t) * 1e3
+        rejected = candidates.boxes[(candidates.origin != ORIGIN_TRACK) & (
+            candidates.scores * np.nan_to_num(candidates.presence, nan=1.0) < mp.score_threshold)]
         return ChainResult(hands, checked, candidates, timings, calls,
-                           run_palm and self.palm is not None)
+                           run_palm and self.palm is not None, len(seeds), rejected)
 
 
 def _not_covered(boxes: np.ndarray, covered: np.ndarray, iou: float = 0.3) -> np.ndarray:

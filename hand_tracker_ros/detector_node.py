@@ -395,7 +395,8 @@ class DetectorCore:
         rgb, chain_result, labels = result
         chain_result: ChainResult
         hands = chain_result.hands
-        self._chain.remember(hands)  # frame order: the next frames' landmark crops
+        # frame order: the next frames' landmark crops
+        self._chain.remember(chain_result)
         dets = hands.detections(next((k for k, v in labels.items() if v == HAND), 1))
         header = frame.msg.header
         tracks, events, shown = [], [], []

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 from hand_tracker_ros import regions as R
 from hand_tracker_ros.backends import load_detector, ModelLoadError
-from hand_tracker_ros.chain import (HandChain, LandmarkParams, mediapipe_model, MergeParams,
-                                    PalmParams, SsdParams)
+from hand_tracker_ros.chain import (ChainResult, HandChain, LandmarkParams, mediapipe_model,
+                                    MergeParams, PalmParams, SsdParams)
 from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_ros.hands import (HANDEDNESS_LEFT, HANDEDNESS_RIGHT, HANDEDNESS_UNKNOWN, Hands,
                                     ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK)
@@ -258,19 +258,29 @@ def test_chain_tracks_from_keypoints_and_runs_the_palm_detector_on_schedule(webc
     chain = _chain(still=False, palm=PalmParams(every_n_frames=3))
     s = webcam_val[0]
     rgb = _rgb(s)
+    budget = chain.ssd.max_new_per_frame
     first = chain.process(rgb, SSD, 0.5, 10)
-    assert first.palm_ran and len(first.hands) >= 1
-    chain.remember(first.hands)
+    # video: new proposals one crop each, at most `budget` per source
+    assert first.palm_ran and len(first.hands) >= 1 and first.landmark_calls <= 2 * budget
+    chain.remember(first)
     second = chain.process(rgb, SSD, 0.5, 10)
-    # the hand is re-measured from last frame's keypoints: one crop, no proposal re-checked
-    assert not second.palm_ran
+    # the hand is re-measured from last frame's keypoints; its proposals are not re-checked
+    assert not second.palm_ran and second.tracked_in == len(first.hands)
     assert ORIGIN_TRACK in second.hands.origin
-    assert second.landmark_calls < first.landmark_calls
+    assert second.landmark_calls <= len(first.hands) + budget
     assert pairwise_iou(second.hands.boxes[:1], first.hands.boxes).max() > 0.5
-    chain.remember(second.hands)
+    ssd_boxes = second.candidates.boxes[second.candidates.origin == ORIGIN_SSD]
+    if len(ssd_boxes):
+        assert pairwise_iou(ssd_boxes, first.hands.boxes).max() < 0.5
+    chain.remember(second)
     third = chain.process(rgb, SSD, 0.5, 10)
     assert third.palm_ran  # every 3rd frame
-    chain.remember(Hands())  # the hand was lost: the palm detector runs on the next frame
+    # what the check rejected in the second frame is not checked again in the third
+    again = third.candidates.boxes[third.candidates.origin != ORIGIN_TRACK]
+    if len(second.rejected) and len(again):
+        assert pairwise_iou(again, second.rejected).max() < 0.5
+    lost = ChainResult(Hands(), Hands(), tracked_in=1)
+    chain.remember(lost)  # the tracked hand was lost: the palm detector runs on the next frame
     assert chain.process(rgb, SSD, 0.5, 10).palm_ran
 
 
