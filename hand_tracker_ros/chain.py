@@ -368,6 +368,11 @@ class ChainDetector:
         self.model_path, self.labels = detector.model_path, detector.labels
 
     @property
+    def min_handedness(self) -> float:
+        """Return the confidence below which a hand's side is published as unknown."""
+        return self.chain.lm_params.min_handedness
+
+    @property
     def operating_threshold(self) -> float:
         """Return the threshold the node publishes at (merge's, or the SSD's when alone)."""
         return self.chain.merge_params.score_threshold

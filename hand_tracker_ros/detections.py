@@ -22,12 +22,15 @@ class Detections:
     classes: int32 (N,) label-map ids (1 = hand for the shipped model).
     keypoints: None, or float32 (N, 21, 3) hand keypoints (x, y pixels, relative depth; NaN
              rows: none) when the landmark chain measured them.
+    right:   None, or float32 (N,) the landmark model's probability that the hand is the
+             person's own right hand (NaN: not measured).
     """
 
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     classes: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))
     keypoints: Optional[np.ndarray] = None
+    right: Optional[np.ndarray] = None
 
     def __post_init__(self) -> None:
         self.boxes = _boxes(self.boxes)
@@ -41,6 +44,11 @@ class Detections:
             if len(self.keypoints) != len(self.scores):
                 raise ValueError(f'Detections: {len(self.scores)} scores but '
                                  f'{len(self.keypoints)} keypoint sets')
+        if self.right is not None:
+            self.right = np.asarray(self.right, dtype=np.float32).reshape(-1)
+            if len(self.right) != len(self.scores):
+                raise ValueError(f'Detections: {len(self.scores)} scores but '
+                                 f'{len(self.right)} handedness values')
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -49,4 +57,5 @@ class Detections:
         """Return the detections whose score is at least `min_score`."""
         keep = self.scores >= min_score
         return Detections(self.boxes[keep], self.scores[keep], self.classes[keep],
-                          None if self.keypoints is None else self.keypoints[keep])
+                          None if self.keypoints is None else self.keypoints[keep],
+                          None if self.right is None else self.right[keep])

@@ -105,7 +105,7 @@ class Hands:
     def detections(self, hand_class: int = 1) -> Detections:
         """Return the boxes-only view (class `hand_class`), for messages and evaluation."""
         return Detections(self.boxes, self.scores, np.full(len(self), hand_class, np.int32),
-                          self.keypoints)
+                          self.keypoints, self.right)
 
     def handedness(self, min_confidence: float) -> tuple[np.ndarray, np.ndarray]:
         """

@@ -32,7 +32,8 @@ from hand_tracker_training.eval_suite import (format_suite_table, load_suite, mo
                                               operating_point, plot_pr_curves, POOLED, read_suite,
                                               write_failure_sheets)
 from hand_tracker_training.evaluate import (coco_metrics, evaluate_detector, format_table,
-                                            JSON_METRIC_KEYS, plot_pr_curve, write_failure_cases)
+                                            handedness_report, JSON_METRIC_KEYS, plot_pr_curve,
+                                            write_failure_cases)
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -127,6 +128,16 @@ def _suite(args: argparse.Namespace, detector) -> int:
                for name, samples in sets.items()}
     print(f'{args.model} ({detector.name}), operating threshold {threshold:g} ({origin}):')
     print(format_suite_table(reports))
+    min_confidence = getattr(detector, 'min_handedness', None)
+    for name, samples in sets.items():
+        if name == POOLED or min_confidence is None or not any(
+                side for s in samples for side in s.sides):
+            continue
+        reports[name]['handedness'] = report = handedness_report(
+            samples, predictions[name], threshold, min_confidence)
+        print(f'handedness on {name} (sided at {min_confidence:g}): ' + ', '.join(
+            f'{k} {v["correct"]}/{v["sided"]} ({v["unknown"]} unknown)'
+            for k, v in report.items()))
     _write_json(args.json, {'model': str(args.model), 'backend': detector.name,
                             'threshold': threshold, 'threshold_from': origin,
                             'sets': {n: r for n, r in reports.items() if n != POOLED},

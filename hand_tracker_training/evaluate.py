@@ -207,6 +207,45 @@ def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
     return det_tp, gt_found
 
 
+def handedness_report(samples: Sequence['Sample'], predictions: Sequence[Detections],
+                      min_score: float, min_confidence: float, iou: float = 0.5) -> dict:
+    """
+    Handedness against labelled sides (EgoHands: own / other, left / right).
+
+    Detections scoring at least `min_score` are matched to labelled hands as
+    :func:`match_detections` does; a matched detection the model is at least `min_confidence`
+    sure of (``max(right, 1 - right)``) is "sided", right when ``right > 0.5`` (the person's
+    own right hand). Returns per side, ``own``, ``other`` and ``all``: ``{sided, correct,
+    accuracy, unknown}`` (accuracy None without sided hands).
+    """
+    from hand_tracker_ros.vocabulary import SIDES
+    counts = {k: [0, 0, 0] for k in (*SIDES, 'own', 'other', 'all')}
+    for sample, det in zip(samples, predictions):
+        kept = det.filter(min_score)
+        if det.right is None or not len(kept) or not len(sample.boxes):
+            continue
+        ious = pairwise_iou(kept.boxes, sample.boxes)
+        taken = np.zeros(len(sample.boxes), bool)
+        for d in np.argsort(-kept.scores, kind='stable'):
+            candidates = np.where(taken, -1.0, ious[d])
+            g = int(np.argmax(candidates))
+            if candidates[g] < iou or sample.sides[g] not in SIDES:
+                continue
+            taken[g] = True
+            side, right = sample.sides[g], float(kept.right[d])
+            keys = (side, side.split('_')[0], 'all')
+            if np.isnan(right) or max(right, 1 - right) < min_confidence:
+                for k in keys:
+                    counts[k][2] += 1
+                continue
+            correct = (right > 0.5) == side.endswith('right')
+            for k in keys:
+                counts[k][0] += 1
+                counts[k][1] += int(correct)
+    return {k: {'sided': s, 'correct': c, 'accuracy': c / s if s else None, 'unknown': u}
+            for k, (s, c, u) in counts.items()}
+
+
 def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
               text: str = '') -> None:
     """Draw `box` on the RGB `img` in place, with `text` on a label of the same colour."""
