@@ -45,7 +45,8 @@ def _env() -> dict:
     return env
 
 
-def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: bool) -> dict:
+def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: bool,
+             motion: str = 'cycle') -> dict:
     """Start the node (in-process) and the publisher (subprocess); collect latencies."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -75,7 +76,8 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     for t in threads:
         t.start()
     cmd = [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', str(rate),
-           '--duration', str(duration)] + (['--reliable'] if reliable_pub else [])
+           '--duration', str(duration), '--motion', motion] + (
+               ['--reliable'] if reliable_pub else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=duration + 60)
     published = int(out.stdout.strip().split()[-1]) if out.returncode == 0 else 0
     if out.returncode != 0:
@@ -207,6 +209,10 @@ def main() -> int:
     ap.add_argument('--landmarks', nargs='+', choices=('on', 'off'), default=['on', 'off'],
                     help="the node's landmark chain (landmarks.enable): on (the default "
                          'parameters), off (the SSD alone)')
+    ap.add_argument('--motion', choices=('cycle', 'pan'), default='cycle',
+                    help='input frames (benchmarks/image_publisher.py): cycle = 20 EgoHands '
+                         'frames in turn (a new scene every frame), pan = a window sliding '
+                         'smoothly over them (a video)')
     ap.add_argument('--set', nargs='+', default=[], metavar='NAME=VALUE',
                     help='other node parameters, e.g. landmarks.lite=true palm.every_n_frames=10')
     ap.add_argument('--threads', type=int, default=2)
@@ -229,7 +235,7 @@ def main() -> int:
             if not a.no_baseline:
                 rows.append(run_case('naive baseline (frozen graph in callback)',
                                      lambda: make_naive_node(str(files['frozen_graph'])),
-                                     rate, a.duration, reliable_pub=True))
+                                     rate, a.duration, reliable_pub=True, motion=a.motion))
                 print(rows[-1], flush=True)
             for b in a.backends:
                 for lm in a.landmarks:
@@ -238,13 +244,13 @@ def main() -> int:
                     name += f' {" ".join(a.set)}' if a.set else ''
                     rows.append(run_case(name, lambda b=b, lm=lm: make_hand_detector(
                         str(files[b]), a.workers, a.threads, a.executor, lm == 'on', a.set),
-                        rate, a.duration, reliable_pub=False))
+                        rate, a.duration, reliable_pub=False, motion=a.motion))
                     print(rows[-1], flush=True)
     finally:
         rclpy.try_shutdown()
     print()
-    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8; '
-          f'machine: {os.cpu_count()} cores')
+    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8 EgoHands frames '
+          f'({a.motion}); machine: {os.cpu_count()} cores')
     hdr = (f'| {"case":45s} | in Hz | out Hz | published | outputs | dropped | '
            'latency median ms | p95 ms | tracker ms |')
     print(hdr)

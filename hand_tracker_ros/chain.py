@@ -58,7 +58,10 @@ class SsdParams:
     second_pass: bool = param_field(True, 0, 1, 'still images: crop SSD proposals a second '
                                     'time, upright, from their first keypoints (handedness '
                                     'needs it); video: the next frame does, from the seed')
-    recheck_after: int = param_field(5, 1, 1000, 'video: a proposal the landmark check '
+    every_n_frames_tracking: int = param_field(2, 1, 1000, 'video: while hands are tracked, '
+                                               'run the SSD only every n-th frame (new hands '
+                                               'are found that much later)')
+    recheck_after: int = param_field(15, 1, 1000, 'video: a proposal the landmark check '
                                      'rejected is not checked again for this many frames '
                                      '(while a proposal overlaps it by IoU 0.5)')
     max_new_per_frame: int = param_field(1, 1, 100, 'video: new proposals (not covered by a '
@@ -236,15 +239,18 @@ class HandChain:
             self._seeds, self._palm_due, self._frames = Hands(), True, 0
             self._rejected = []
 
-    def _take_schedule(self) -> tuple[Hands, bool, np.ndarray]:
+    def _take_schedule(self) -> tuple[Hands, bool, bool, np.ndarray]:
+        """(seeds, run the palm detector, run the SSD, rejected boxes) of the next frame."""
         if self.still or not self.lm_params.track:
-            return Hands(), True, np.zeros((0, 4), np.float32)
+            return Hands(), True, True, np.zeros((0, 4), np.float32)
         with self._lock:
             self._frames += 1
             run_palm = self._palm_due or self._frames % self.palm_params.every_n_frames == 0
             self._palm_due = False
+            run_ssd = (not len(self._seeds)
+                       or self._frames % self.ssd.every_n_frames_tracking == 0)
             rejected = np.array([b for b, _ in self._rejected], np.float32).reshape(-1, 4)
-            return self._seeds, run_palm, rejected
+            return self._seeds, run_palm, run_ssd, rejected
 
     # ------------------------------------------------------------------ one image
     def process(self, rgb: np.ndarray, detector: Optional[Detector], ssd_threshold: float,
@@ -259,8 +265,13 @@ class HandChain:
         t0 = time.perf_counter()
         height, width = rgb.shape[:2]
         floor = ssd_threshold if self.landmarks is None else self.ssd.floor
+        if self.landmarks is None:
+            seeds, run_palm, run_ssd, rejected = Hands(), False, True, None
+        else:
+            seeds, run_palm, run_ssd, rejected = self._take_schedule()
         dets = Detections()
-        if detector is not None and (self.landmarks is None or self.ssd.max_proposals > 0):
+        if detector is not None and run_ssd and (self.landmarks is None
+                                                 or self.ssd.max_proposals > 0):
             dets = detector.detect(rgb, min_score=floor)
         timings['ssd'] = (time.perf_counter() - t0) * 1e3
         if self.landmarks is None:
@@ -268,7 +279,6 @@ class HandChain:
             return ChainResult(hands, hands, hands, timings)
         k = self.ssd.max_proposals
         dets = Detections(dets.boxes[:k], dets.scores[:k], dets.classes[:k])
-        seeds, run_palm, rejected = self._take_schedule()
         calls = 0
         parts = []
         # tracked hands: one crop each, from last frame's keypoints
