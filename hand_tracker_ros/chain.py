@@ -58,7 +58,7 @@ class SsdParams:
     second_pass: bool = param_field(True, 0, 1, 'still images: crop SSD proposals a second '
                                     'time, upright, from their first keypoints (handedness '
                                     'needs it); video: the next frame does, from the seed')
-    every_n_frames_tracking: int = param_field(2, 1, 1000, 'video: while hands are tracked, '
+    every_n_frames_tracking: int = param_field(1, 1, 1000, 'video: while hands are tracked, '
                                                'run the SSD only every n-th frame (new hands '
                                                'are found that much later)')
     recheck_after: int = param_field(15, 1, 1000, 'video: a proposal the landmark check '
