@@ -3,12 +3,16 @@ End-to-end speed of the hand_detector node against the naive webcam-script desig
 
   .venv/bin/python benchmarks/bench_node.py [--duration 10] [--rates 30 60]
       [--model-dir models/] [--backends tflite frozen_graph] [--workers 1]
+      [--landmarks on off]
 
 For every backend and input rate, a separate process (benchmarks/image_publisher.py) streams
 640x480 rgb8 EgoHands frames over DDS into the node under test, which runs in this process on a
 MultiThreadedExecutor; a subscriber here records every `detections` message. Reported: input
 rate, output rate, frames without output (dropped), image-to-detection latency (now -
-header.stamp) median and p95, and the tracker's share of the per-frame time.
+header.stamp) median and p95, and the tracker's share of the per-frame time. The frames hold
+2-4 hands each, so the node's landmark chain (on by default; ``--landmarks off`` = the SSD
+alone) does its real work; the median cost of each of its stages and its landmark calls per
+frame are printed below the table.
 
 The baseline, run in the same invocation, is the design of the original webcam scripts: image
 conversion and inference (one TF session on the frozen graph) inside the subscription callback,
@@ -41,7 +45,8 @@ def _env() -> dict:
     return env
 
 
-def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: bool) -> dict:
+def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: bool,
+             motion: str = 'cycle') -> dict:
     """Start the node (in-process) and the publisher (subprocess); collect latencies."""
     import rclpy
     from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
@@ -71,7 +76,8 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     for t in threads:
         t.start()
     cmd = [sys.executable, str(REPO / 'benchmarks' / 'image_publisher.py'), '--rate', str(rate),
-           '--duration', str(duration)] + (['--reliable'] if reliable_pub else [])
+           '--duration', str(duration), '--motion', motion] + (
+               ['--reliable'] if reliable_pub else [])
     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=duration + 60)
     published = int(out.stdout.strip().split()[-1]) if out.returncode == 0 else 0
     if out.returncode != 0:
@@ -95,6 +101,11 @@ def run_case(name: str, make_node, rate: float, duration: float, reliable_pub: b
     tracker_ms = getattr(node, 'bench_tracker_ms', None)
     if tracker_ms:
         res['tracker_ms_median'] = float(np.median(tracker_ms))
+    stages = getattr(node, 'bench_stages', None)
+    if stages:
+        keys = sorted({k for s in stages for k in s})
+        res['stages_ms_median'] = {k: float(np.median([s.get(k, 0.0) for s in stages]))
+                                   for k in keys}
     return res
 
 
@@ -128,12 +139,33 @@ def make_naive_node(model_path: str):
     return node, 'single'
 
 
-def make_hand_detector(model_path: str, workers: int, threads: int, executor_kind: str):
+def _value(text: str):
+    """Read a --set value as YAML does (true, 3, 0.5, text)."""
+    import yaml
+    return yaml.safe_load(text)
+
+
+def make_hand_detector(model_path: str, workers: int, threads: int, executor_kind: str,
+                       landmarks: bool = True, settings: tuple = ()):
     from hand_tracker_ros.detector_node import HandDetectorNode
     from rclpy.parameter import Parameter
     node = HandDetectorNode(parameter_overrides=[
         Parameter('model_path', value=model_path), Parameter('num_workers', value=workers),
-        Parameter('num_threads', value=threads), Parameter('stats_period', value=3600.0)])
+        Parameter('num_threads', value=threads), Parameter('stats_period', value=3600.0),
+        Parameter('landmarks.enable', value=landmarks)] + [
+        Parameter(s.split('=', 1)[0], value=_value(s.split('=', 1)[1])) for s in settings])
+    # every stage's cost (ms) and the landmark calls of each frame the chain processed
+    node.bench_stages = []
+    chain_process = node._chain.process
+
+    def timed_chain(*a, **k):
+        t0 = time.perf_counter()
+        r = chain_process(*a, **k)
+        node.bench_stages.append({**r.timings_ms, 'chain_total': (time.perf_counter() - t0) * 1e3,
+                                  'landmark_calls': float(r.landmark_calls),
+                                  'palm_runs': float(r.palm_ran)})
+        return r
+    node._chain.process = timed_chain
     # time the tracker + gestures inside the node's ordered stage
     node.bench_tracker_ms = []
     tracker_update = node._tracker.update
@@ -174,6 +206,15 @@ def main() -> int:
                     help='export a random-weight SSD MobileNet v2 300x300 instead of models/')
     ap.add_argument('--backends', nargs='+', default=['tflite', 'tflite_int8', 'frozen_graph'])
     ap.add_argument('--workers', type=int, default=1)
+    ap.add_argument('--landmarks', nargs='+', choices=('on', 'off'), default=['on', 'off'],
+                    help="the node's landmark chain (landmarks.enable): on (the default "
+                         'parameters), off (the SSD alone)')
+    ap.add_argument('--motion', choices=('cycle', 'pan'), default='cycle',
+                    help='input frames (benchmarks/image_publisher.py): cycle = 20 EgoHands '
+                         'frames in turn (a new scene every frame), pan = a window sliding '
+                         'smoothly over them (a video)')
+    ap.add_argument('--set', nargs='+', default=[], metavar='NAME=VALUE',
+                    help='other node parameters, e.g. landmarks.lite=true palm.every_n_frames=10')
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--no-baseline', action='store_true')
     ap.add_argument('--executor', default='single',
@@ -194,19 +235,22 @@ def main() -> int:
             if not a.no_baseline:
                 rows.append(run_case('naive baseline (frozen graph in callback)',
                                      lambda: make_naive_node(str(files['frozen_graph'])),
-                                     rate, a.duration, reliable_pub=True))
+                                     rate, a.duration, reliable_pub=True, motion=a.motion))
                 print(rows[-1], flush=True)
             for b in a.backends:
-                rows.append(run_case(f'hand_detector {b} ({a.executor}, {a.workers} worker)',
-                                     lambda b=b: make_hand_detector(
-                                         str(files[b]), a.workers, a.threads, a.executor),
-                                     rate, a.duration, reliable_pub=False))
-                print(rows[-1], flush=True)
+                for lm in a.landmarks:
+                    name = f'{b}{" + landmarks" if lm == "on" else ""} ({a.executor}, ' \
+                           f'{a.workers} worker)'
+                    name += f' {" ".join(a.set)}' if a.set else ''
+                    rows.append(run_case(name, lambda b=b, lm=lm: make_hand_detector(
+                        str(files[b]), a.workers, a.threads, a.executor, lm == 'on', a.set),
+                        rate, a.duration, reliable_pub=False, motion=a.motion))
+                    print(rows[-1], flush=True)
     finally:
         rclpy.try_shutdown()
     print()
-    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8; '
-          f'machine: {os.cpu_count()} cores')
+    print(f'model: {model_dir}; {a.duration:.0f} s per case; 640x480 rgb8 EgoHands frames '
+          f'({a.motion}); machine: {os.cpu_count()} cores')
     hdr = (f'| {"case":45s} | in Hz | out Hz | published | outputs | dropped | '
            'latency median ms | p95 ms | tracker ms |')
     print(hdr)
@@ -216,6 +260,12 @@ def main() -> int:
               f'{r["published"]:9d} | {r["outputs"]:7d} | {r["dropped"]:7d} | '
               f'{r["lat_median"]:17.1f} | {r["lat_p95"]:6.1f} | '
               f'{r.get("tracker_ms_median", float("nan")):10.3f} |')
+    print()
+    for r in rows:
+        if 'stages_ms_median' in r:
+            print(f'{r["rate_in"]:.0f} Hz {r["case"]}: per frame, median: ' + ', '.join(
+                f'{k} {v:.1f}' + ('' if k in ('landmark_calls', 'palm_runs') else ' ms')
+                for k, v in r['stages_ms_median'].items()))
     for rate in a.rates:
         base = [r for r in rows if r['rate_in'] == rate and r['case'].startswith('naive')]
         if base:

@@ -2,10 +2,15 @@
 Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
 
   python benchmarks/image_publisher.py --rate 30 --duration 10 [--topic image] [--reliable]
+      [--motion cycle|pan]
 
-Frames are EgoHands images from ../shared/data (resized to 640x480), cycled; each stamp is the
-ROS clock at publish time, so a subscriber on this machine measures image-to-output latency as
-now - header.stamp. Prints `published N` at the end.
+Frames are EgoHands images from ../shared/data (2-4 hands each). ``cycle`` (default): 20 of them
+resized to 640x480, one after the other (labelled frames about a second apart in their video:
+every frame is a new scene, the worst case for a tracker). ``pan``: a 640x480 window slides
+smoothly (80 px/s, back and forth) over one of them resized to 800x600, the next every 3 s: a
+video whose hands move continuously, as a camera's do. Each stamp is the ROS clock at publish
+time, so a subscriber on this machine measures image-to-output latency as now - header.stamp.
+Prints `published N` at the end.
 """
 import argparse
 from pathlib import Path
@@ -17,6 +22,22 @@ import numpy as np
 
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pan_frame(images: list, n: int, rate: float, width: int, height: int) -> bytes:
+    """Frame `n` of the ``pan`` video: a window sliding over ``images[n // (3 s)]``."""
+    img = images[int(n / (3.0 * rate)) % len(images)]
+    span = img.shape[1] - width
+    x = int(round(80.0 * n / rate)) % (2 * span)
+    x = x if x <= span else 2 * span - x
+    y = (img.shape[0] - height) // 2
+    return np.ascontiguousarray(img[y:y + height, x:x + width]).tobytes()
+
+
+def load_images(n: int, width: int, height: int) -> list:
+    """Return `n` EgoHands frames as RGB arrays resized to `width` x `height`."""
+    return [np.frombuffer(f, np.uint8).reshape(height, width, 3)
+            for f in load_frames(n, width, height)]
 
 
 def load_frames(n: int, width: int, height: int) -> list[bytes]:
@@ -41,11 +62,13 @@ def main() -> int:
     ap.add_argument('--height', type=int, default=480)
     ap.add_argument('--reliable', action='store_true', help='reliable QoS (default best effort)')
     ap.add_argument('--wait-subscriber', type=float, default=10.0)
+    ap.add_argument('--motion', choices=('cycle', 'pan'), default='cycle')
     a = ap.parse_args()
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
-    frames = load_frames(20, a.width, a.height)
+    frames = load_frames(20, a.width, a.height) if a.motion == 'cycle' else None
+    images = load_images(20, a.width * 5 // 4, a.height * 5 // 4) if a.motion == 'pan' else None
     rclpy.init()
     node = rclpy.create_node('bench_image_publisher')
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if a.reliable
@@ -63,7 +86,8 @@ def main() -> int:
         msg = Image(height=a.height, width=a.width, encoding='rgb8', is_bigendian=0,
                     step=a.width * 3)
         msg.header.frame_id = 'bench_camera'
-        msg.data = frames[n % len(frames)]
+        msg.data = frames[n % len(frames)] if frames is not None else \
+            pan_frame(images, n, a.rate, a.width, a.height)
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
         n += 1

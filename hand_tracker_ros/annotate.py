@@ -15,6 +15,7 @@ import numpy as np
 
 from .detections import Detections
 from .gestures import RecognisedGesture
+from .hands import HAND_SKELETON
 from .tracking import Track, TrackState
 
 
@@ -144,10 +145,26 @@ def _draw_texts(img: np.ndarray, status: str, gestures: Sequence[RecognisedGestu
             y_text += line_h
 
 
+def draw_skeleton(img: np.ndarray, keypoints: np.ndarray, colour: tuple[int, int, int],
+                  thickness: int = 2) -> None:
+    """Draw one hand's 21 keypoints (pixels; any NaN: nothing) and their bones on `img`."""
+    kp = np.asarray(keypoints, np.float64)[:, :2]
+    if kp.shape != (21, 2) or not np.isfinite(kp).all() or np.abs(kp).max() > 1e6:
+        return
+    pts = np.rint(kp).astype(np.int32)
+    for a, b in HAND_SKELETON:
+        cv2.line(img, tuple(int(v) for v in pts[a]), tuple(int(v) for v in pts[b]), colour,
+                 max(1, thickness // 2 + 1), cv2.LINE_AA)
+    for p in pts:
+        cv2.circle(img, (int(p[0]), int(p[1])), thickness + 1, _TEXT_LIGHT, -1, cv2.LINE_AA)
+        cv2.circle(img, (int(p[0]), int(p[1])), thickness, colour, -1, cv2.LINE_AA)
+
+
 def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
                      tracks: Optional[Sequence[Track]] = None,
                      gestures: Optional[Sequence[RecognisedGesture]] = None,
-                     labels: Optional[Mapping[int, str]] = None, status: str = '') -> np.ndarray:
+                     labels: Optional[Mapping[int, str]] = None, status: str = '',
+                     keypoints: Optional[np.ndarray] = None) -> np.ndarray:
     """
     Return a copy of `rgb` (H, W, 3) uint8 with the results drawn on it.
 
@@ -160,6 +177,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
     gestures:   each event's name under its hand's box (or at the top left if that hand has no
                 track here); pass :meth:`RecentGestures.update` output to keep them ~1 s.
     status:     a line of text at the top left (e.g. "12.5 fps, 2 hands"); '' for none.
+    keypoints:  (N, 21, >=2) pixel keypoints of the N detections (NaN rows: none): the hand
+                skeleton, in the colour of the track matched to that detection.
     Raises ValueError if `rgb` is not an (H, W, 3) uint8 array.
     """
     rgb = np.asarray(rgb)
@@ -180,6 +199,11 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
             f'{labels.get(cls, str(cls))} {float(detections.scores[i]):.2f}'
         draw_box(img, detections.boxes[i], _DETECTION_COLOUR, 1, text, **fonts)
 
+    if keypoints is not None:
+        colours = {t.det_index: track_colour(t.id) for t in tracks or ()
+                   if t.det_index is not None}
+        for i, kp in enumerate(np.asarray(keypoints, np.float64).reshape(-1, 21, 3)):
+            draw_skeleton(img, kp, colours.get(i, _DETECTION_COLOUR), thick)
     boxes_by_id = _draw_tracks(img, tracks or (), thick, fonts)
     _draw_texts(img, status, gestures or (), boxes_by_id, font_scale, font_thick)
     return img

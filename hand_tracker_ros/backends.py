@@ -189,15 +189,23 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r'(\d+)', name)]
 
 
-class TFLiteDetector(Detector):
-    """A TFLite detection model run by LiteRT (XNNPACK), one interpreter per calling thread."""
+class LiteRTRunner:
+    """
+    One TFLite model run by LiteRT (XNNPACK): one interpreter per calling thread.
 
-    name = 'tflite'
-    _FALLBACK_ORDER = ('detection_boxes', 'detection_classes', 'detection_scores',
-                       'num_detections')  # TFLite_Detection_PostProcess outputs
+    Runs any model; what its inputs and outputs mean is its decoder's business (the SSD's in
+    :class:`TFLiteDetector`, the palm detector's in :mod:`~hand_tracker_ros.palm`, the hand
+    landmarks' in :mod:`~hand_tracker_ros.landmarks`). `hint` is added to a load error (for
+    example the set-up command that fetches the file).
+    """
 
-    def __init__(self, model_path: Path, labels: dict[int, str], num_threads: int = 2) -> None:
-        self._model = _read_model_bytes(model_path)
+    def __init__(self, model_path: str | Path, num_threads: int = 2, hint: str = '') -> None:
+        self.model_path = Path(model_path)
+        suffix = f' ({hint})' if hint else ''
+        try:
+            self._model = _read_model_bytes(self.model_path)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f'{exc}{suffix}') from exc
         self._num_threads = num_threads
         self._local = threading.local()
         try:
@@ -206,7 +214,46 @@ class TFLiteDetector(Detector):
             raise ModelLoadError(f'{model_path}: TFLite models need LiteRT, which is not '
                                  f'installed (pip install ai-edge-litert)') from exc
         except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(f'{model_path} is not a valid TFLite model: {exc}') from exc
+            raise ModelLoadError(f'{model_path} is not a valid TFLite model: {exc}'
+                                 f'{suffix}') from exc
+        self._local.interpreter = interpreter
+        self.input_details = interpreter.get_input_details()
+        self.output_details = interpreter.get_output_details()
+
+    def _new_interpreter(self):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        interpreter = Interpreter(model_content=self._model, num_threads=self._num_threads,
+                                  experimental_op_resolver_type=OpResolverType.BUILTIN)
+        interpreter.allocate_tensors()
+        return interpreter
+
+    def interpreter(self):
+        """Return the calling thread's interpreter, created on first use."""
+        interpreter = getattr(self._local, 'interpreter', None)
+        if interpreter is None:
+            interpreter = self._local.interpreter = self._new_interpreter()
+        return interpreter
+
+    def run(self, tensor: np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model's single input `tensor`; every output by tensor name (copies)."""
+        interpreter = self.interpreter()
+        interpreter.set_tensor(self.input_details[0]['index'], tensor)
+        interpreter.invoke()
+        return {d['name']: interpreter.get_tensor(d['index']).copy()
+                for d in self.output_details}
+
+
+class TFLiteDetector(Detector):
+    """A TFLite detection model run by LiteRT (XNNPACK), one interpreter per calling thread."""
+
+    name = 'tflite'
+    _FALLBACK_ORDER = ('detection_boxes', 'detection_classes', 'detection_scores',
+                       'num_detections')  # TFLite_Detection_PostProcess outputs
+
+    def __init__(self, model_path: Path, labels: dict[int, str], num_threads: int = 2) -> None:
+        self._runner = LiteRTRunner(model_path, num_threads)
+        interpreter = self._runner.interpreter()
         inputs = interpreter.get_input_details()
         if len(inputs) != 1:
             raise ModelLoadError(f'{model_path}: expected one input image tensor, the model has '
@@ -226,15 +273,6 @@ class TFLiteDetector(Detector):
             raise ModelLoadError(f'{model_path}: int8 input without quantization parameters')
         self._outputs = self._find_outputs(interpreter, model_path)
         super().__init__(model_path, labels, (shape[2], shape[1]))
-        self._local.interpreter = interpreter
-
-    def _new_interpreter(self):
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        interpreter = Interpreter(model_content=self._model, num_threads=self._num_threads,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN)
-        interpreter.allocate_tensors()
-        return interpreter
 
     @classmethod
     def _find_outputs(cls, interpreter, model_path: Path) -> list[tuple[int, tuple | None]]:
@@ -296,9 +334,7 @@ class TFLiteDetector(Detector):
         return np.clip(np.rint(normalised / scale + zero_point), -128, 127).astype(np.int8)
 
     def _run(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        interpreter = getattr(self._local, 'interpreter', None)
-        if interpreter is None:
-            interpreter = self._local.interpreter = self._new_interpreter()
+        interpreter = self._runner.interpreter()
         interpreter.set_tensor(self._input_index, self._preprocess(rgb))
         interpreter.invoke()
         values = []

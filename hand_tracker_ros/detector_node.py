@@ -1,8 +1,9 @@
 """
 `hand_detector` node: camera images in, hand detections, tracks and gestures out.
 
-Thin wiring around the rclpy-free modules: image_conversion -> backends -> tracking ->
-gestures -> annotate, run by a :class:`~hand_tracker_ros.pipeline.FramePipeline` so that
+Thin wiring around the rclpy-free modules: image_conversion -> chain (SSD and palm proposals,
+upright landmark crops, merge; :mod:`~hand_tracker_ros.chain`) -> tracking -> gestures ->
+annotate, run by a :class:`~hand_tracker_ros.pipeline.FramePipeline` so that
 inference never runs in the subscription callback and the newest frame wins.
 
 Topics (relative names, so namespaces and remapping work):
@@ -10,7 +11,8 @@ Topics (relative names, so namespaces and remapping work):
   sub  image/compressed     sensor_msgs/CompressedImage   (use_compressed: true)
   pub  detections           vision_msgs/Detection2DArray  one per processed image, stamp order
   pub  detections/image     sensor_msgs/Image             annotated, only while subscribed
-  pub  hands                hand_tracker/TrackedHandArray (track: true)
+  pub  hands                hand_tracker/TrackedHandArray (track: true): with keypoints,
+                                                        presence and handedness
   pub  gestures             hand_tracker/GestureEvent     (track: true)
 """
 from __future__ import annotations
@@ -41,12 +43,14 @@ from . import image_conversion as ic
 from . import messages
 from .annotate import draw_annotations, RecentGestures
 from .backends import Detector, load_detector, ModelLoadError
+from .chain import CHAIN_GROUPS, ChainResult, HandChain
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
 from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
+from .vocabulary import HAND
 
 
 def _float_range(lo: float, hi: float) -> list:
@@ -117,6 +121,7 @@ class DetectorCore:
         self._tracker = HandTracker(self._group_params(TrackerParams, 'tracker'))
         self._gestures = GestureRecognizer(self._group_params(GestureParams, 'gestures'))
         self._recent_gestures = RecentGestures(keep_s=1.0)
+        self._make_chain()
         out_qos = QoSProfile(depth=10)
         self.pub_detections = create_publisher(Detection2DArray, 'detections', out_qos)
         self.pub_annotated = create_publisher(Image, 'detections/image', QoSProfile(depth=2))
@@ -130,6 +135,35 @@ class DetectorCore:
                                       on_drop=lambda f: self._count_drop('stale'),
                                       on_error=self._on_error, name='hand_detector')
         return made
+
+    def _make_chain(self) -> None:
+        """
+        Build the chain from the ssd/palm/landmarks/merge parameters.
+
+        A missing or corrupt palm / landmark model is logged with the file and the set-up
+        command; the node keeps running and drops every frame (counted) rather than publish
+        boxes the landmark check did not verify. landmarks.enable false is the SSD alone.
+        """
+        groups = {g: self._group_params(cls, g) for g, cls in CHAIN_GROUPS.items()}
+        self._chain_error = ''
+        try:
+            self._chain = HandChain(groups['ssd'], groups['palm'], groups['landmarks'],
+                                    groups['merge'],
+                                    num_threads=self.get_parameter('num_threads').value)
+        except ModelLoadError as exc:
+            self._chain = None
+            self._chain_error = str(exc)
+            self.get_logger().error(
+                f'{exc}. The node keeps running but drops every frame (counted) until the '
+                'file is there and the node restarted; landmarks.enable:=false runs the SSD '
+                'alone')
+            return
+        lm = groups['landmarks']
+        self.get_logger().info(
+            'chain: ' + ('SSD alone' if not lm.enable else
+                         f'SSD{" + palm" if groups["palm"].enable else ""} proposals, '
+                         f'landmarks {self._chain.landmarks.model_path.name}, operating '
+                         f'threshold {groups["merge"].score_threshold}'))
 
     def _subscribe(self) -> None:
         """Subscribe to the camera and start the statistics timer."""
@@ -185,7 +219,9 @@ class DetectorCore:
                 floating_point_range=_float_range(0.1, 3600.0))
         declare('input_timeout', 3.0, 'warn when no image arrived for this many seconds',
                 floating_point_range=_float_range(0.1, 3600.0))
-        for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams)):
+        groups = [('tracker', TrackerParams, False), ('gestures', GestureParams, False)]
+        groups += [(g, cls, True) for g, cls in CHAIN_GROUPS.items()]
+        for group, cls, read_only in groups:
             for f in dataclasses.fields(cls):
                 default = f.default
                 meta = f.metadata or {}
@@ -199,7 +235,7 @@ class DetectorCore:
                     else:
                         ranges['floating_point_range'] = _float_range(lo, hi)
                 declare(f'{group}.{f.name}', default, meta.get('description', f'{group} {f.name}'),
-                        **ranges)
+                        read_only=read_only, **ranges)
 
     # score_threshold: -1 (the YAML default) follows the model's calibrated threshold; the
     # parameter then holds that value, so `ros2 param get` shows the threshold in force.
@@ -387,15 +423,20 @@ class DetectorCore:
             detector = self._detector
         if detector is None:
             raise ModelLoadError(f'no model loaded ({self._last_model_error})')
-        dets = detector.detect(rgb, min_score=self._threshold_in_force(detector))
-        n = self.get_parameter('max_detections').value
-        if len(dets) > n:
-            dets = Detections(dets.boxes[:n], dets.scores[:n], dets.classes[:n])
-        return rgb, dets, detector.labels
+        if self._chain is None:
+            raise ModelLoadError(f'the landmark chain is not loaded ({self._chain_error})')
+        result = self._chain.process(rgb, detector, self._threshold_in_force(detector),
+                                     self.get_parameter('max_detections').value)
+        return rgb, result, detector.labels
 
     # ------------------------------------------------------------------ ordered output
     def _finish(self, frame: _Frame, result) -> None:
-        rgb, dets, labels = result
+        rgb, chain_result, labels = result
+        chain_result: ChainResult
+        hands = chain_result.hands
+        # frame order: the next frames' landmark crops
+        self._chain.remember(chain_result)
+        dets = hands.detections(next((k for k, v in labels.items() if v == HAND), 1))
         header = frame.msg.header
         tracks, events, shown = [], [], []
         if self._tracking:
@@ -403,8 +444,9 @@ class DetectorCore:
         self.pub_detections.publish(messages.detections_to_msg(
             header, dets, labels, messages.track_ids_by_detection(tracks, len(dets))))
         if self._tracking:
-            self.pub_hands.publish(messages.tracks_to_msg(header, tracks, rgb.shape[1],
-                                                          rgb.shape[0]))
+            self.pub_hands.publish(messages.tracks_to_msg(
+                header, tracks, rgb.shape[1], rgb.shape[0], hands,
+                self._chain.lm_params.min_handedness))
             for ev in events:
                 self.pub_gestures.publish(messages.gesture_to_msg(header, ev))
                 self.get_logger().info(f'gesture {ev.name} by hand {ev.hand_id}')
@@ -412,6 +454,7 @@ class DetectorCore:
             vis = draw_annotations(rgb, detections=dets,
                                    tracks=tracks if self._tracking else None,
                                    gestures=shown if self._tracking else None, labels=labels,
+                                   keypoints=hands.keypoints,
                                    status=f'{self.pipeline.stats.outputs.rate():.1f} fps, '
                                           f'{len(dets)} hand{"" if len(dets) == 1 else "s"}')
             self.pub_annotated.publish(messages.rgb_to_image_msg(header, vis))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Point
 from hand_tracker.msg import GestureEvent, TrackedHand, TrackedHandArray
 import numpy as np
 from sensor_msgs.msg import Image
@@ -18,6 +19,7 @@ from vision_msgs.msg import BoundingBox2D, Detection2D, Detection2DArray, Object
 
 from .detections import Detections
 from .gestures import RecognisedGesture
+from .hands import Hands
 from .image_conversion import rgb_to_image_fields
 from .tracking import Track, TRACK_SIDES, TrackState
 
@@ -86,21 +88,46 @@ def track_ids_by_detection(tracks: Sequence[Track], num_detections: int) -> list
     return ids
 
 
-def tracked_hand(track: Track) -> TrackedHand:
-    """One track as a ``TrackedHand``."""
-    return TrackedHand(
+def tracked_hand(track: Track, hands: Optional[Hands] = None,
+                 min_handedness: float = 0.8) -> TrackedHand:
+    """
+    One track as a ``TrackedHand``.
+
+    With `hands` (the detections the track was matched against, as Hands), a track matched in
+    this frame carries its hand's keypoints, presence and handedness (unknown below
+    `min_handedness`).
+    """
+    msg = TrackedHand(
         id=int(track.id), bbox=bounding_box(track.box), score=float(track.score),
         velocity_x=float(track.velocity[0]), velocity_y=float(track.velocity[1]),
         age=float(track.age), hits=int(track.hits),
         state=TRACK_STATE_CONSTANTS[TrackState(track.state)],
-        side=SIDE_CONSTANTS.get(track.side, TrackedHand.SIDE_UNKNOWN))
+        side=SIDE_CONSTANTS.get(track.side, TrackedHand.SIDE_UNKNOWN),
+        handedness=TrackedHand.HANDEDNESS_UNKNOWN, handedness_score=0.0, presence=-1.0)
+    i = track.det_index
+    if hands is None or i is None or not 0 <= i < len(hands):
+        return msg
+    if not np.isnan(hands.presence[i]):
+        msg.presence = float(hands.presence[i])
+    label, conf = hands.take([i]).handedness(min_handedness)
+    msg.handedness = int(label[0])
+    msg.handedness_score = float(conf[0]) if label[0] else 0.0
+    kp = hands.keypoints[i]
+    if np.isfinite(kp).all():
+        msg.keypoints = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in kp]
+    return msg
 
 
-def tracks_to_msg(header, tracks: Sequence[Track], width: int,
-                  height: int) -> TrackedHandArray:
-    """Return the tracks of one image (`width` x `height` pixels) as a ``TrackedHandArray``."""
+def tracks_to_msg(header, tracks: Sequence[Track], width: int, height: int,
+                  hands: Optional[Hands] = None,
+                  min_handedness: float = 0.8) -> TrackedHandArray:
+    """
+    Return the tracks of one image (`width` x `height` pixels) as a ``TrackedHandArray``.
+
+    `hands`, `min_handedness`: see :func:`tracked_hand`.
+    """
     return TrackedHandArray(header=header, image_width=int(width), image_height=int(height),
-                            hands=[tracked_hand(t) for t in tracks])
+                            hands=[tracked_hand(t, hands, min_handedness) for t in tracks])
 
 
 def gesture_to_msg(header, gesture: RecognisedGesture) -> GestureEvent:

@@ -90,13 +90,23 @@ def validate_params(params: Any) -> None:
     """
     Coerce and check every :func:`param_field` of a parameter dataclass, in place.
 
-    Integers are accepted for float fields. Raises TypeError for a value of the wrong type and
+    Integers are accepted for float fields; bool fields (switches) take only bools, str
+    fields any text. Raises TypeError for a value of the wrong type and
     ValueError for one outside its range.
     """
     name = type(params).__name__
     for f in fields(params):
         value = getattr(params, f.name)
         kind = type(f.default)
+        if kind is str:  # a path or a name: any text
+            if not isinstance(value, str):
+                raise TypeError(f'{name}.{f.name} must be str, got {value!r}')
+            continue
+        if kind is bool:  # a switch: exactly True or False
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f'{name}.{f.name} must be bool, got {value!r}')
+            setattr(params, f.name, bool(value))
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f'{name}.{f.name} must be {kind.__name__}, got {value!r}')
         if kind is int:

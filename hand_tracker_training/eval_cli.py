@@ -1,7 +1,11 @@
 r"""
-``hand-tracker-eval``: COCO evaluation of an exported detector, one set or a suite of sets.
+``hand-tracker-eval``: COCO evaluation of what the node publishes, one set or a suite of sets.
 
-The detector runs through the node's backends (:func:`hand_tracker_ros.backends.load_detector`)::
+By default the node's chain at its defaults on still images (:class:`hand_tracker_ros.chain.
+ChainDetector`: SSD and palm proposals, landmark check, merge; every source on, no tracking),
+at its operating threshold ``merge.score_threshold``; ``--ssd-only`` evaluates the SSD alone
+through the node's backends (:func:`hand_tracker_ros.backends.load_detector`) at the model's
+threshold::
 
     hand-tracker-eval --model models/model.tflite --suite config/eval_suite.yaml \
         --json eval.json --plots eval_plots/
@@ -28,7 +32,8 @@ from hand_tracker_training.eval_suite import (format_suite_table, load_suite, mo
                                               operating_point, plot_pr_curves, POOLED, read_suite,
                                               write_failure_sheets)
 from hand_tracker_training.evaluate import (coco_metrics, evaluate_detector, format_table,
-                                            JSON_METRIC_KEYS, plot_pr_curve, write_failure_cases)
+                                            handedness_report, JSON_METRIC_KEYS, plot_pr_curve,
+                                            write_failure_cases)
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -36,7 +41,11 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         prog='hand-tracker-eval',
         description='COCO bbox evaluation of a hand detector (frozen graph .pb or .tflite) '
                     'through the backends of the ROS node.')
-    parser.add_argument('--model', required=True, type=Path, help='.pb frozen graph or .tflite')
+    parser.add_argument('--model', type=Path, help='SSD: .pb frozen graph or .tflite (default: '
+                                                   'the shipped model)')
+    parser.add_argument('--ssd-only', action='store_true',
+                        help="evaluate the SSD alone (default: the node's whole chain: SSD and "
+                             'palm proposals checked by the hand-landmark model)')
     parser.add_argument('--suite', type=Path, help='suite YAML: one row per set (replaces the '
                                                    'source options)')
     parser.add_argument('--limit', type=int, help='suite: at most N images per set (spread)')
@@ -109,7 +118,8 @@ def _evaluate_sets(detector, sets: dict, min_score: float) -> tuple[dict, dict]:
 
 def _suite(args: argparse.Namespace, detector) -> int:
     threshold, origin = ((args.threshold, '--threshold') if args.threshold is not None
-                         else model_threshold(args.model))
+                         else model_threshold(args.model) if args.ssd_only
+                         else (detector.operating_threshold, 'merge.score_threshold'))
     sets = load_suite(read_suite(args.suite), args.data_root, args.limit)
     metrics, predictions = _evaluate_sets(detector, sets, args.min_score)
     sets[POOLED] = [s for samples in sets.values() for s in samples]
@@ -118,6 +128,16 @@ def _suite(args: argparse.Namespace, detector) -> int:
                for name, samples in sets.items()}
     print(f'{args.model} ({detector.name}), operating threshold {threshold:g} ({origin}):')
     print(format_suite_table(reports))
+    min_confidence = getattr(detector, 'min_handedness', None)
+    for name, samples in sets.items():
+        if name == POOLED or min_confidence is None or not any(
+                side for s in samples for side in s.sides):
+            continue
+        reports[name]['handedness'] = report = handedness_report(
+            samples, predictions[name], threshold, min_confidence)
+        print(f'handedness on {name} (sided at {min_confidence:g}): ' + ', '.join(
+            f'{k} {v["correct"]}/{v["sided"]} ({v["unknown"]} unknown)'
+            for k, v in report.items()))
     _write_json(args.json, {'model': str(args.model), 'backend': detector.name,
                             'threshold': threshold, 'threshold_from': origin,
                             'sets': {n: r for n, r in reports.items() if n != POOLED},
@@ -134,10 +154,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """``hand-tracker-eval``; returns the exit status (0 ok, 2 unusable model or data)."""
     args = _parse_args(argv)
     from hand_tracker_ros.backends import load_detector, ModelLoadError
+    from hand_tracker_ros.chain import chain_from_defaults, ChainDetector
+    from hand_tracker_ros.resources import default_model_path
 
+    args.model = args.model or default_model_path()
     try:
         detector = load_detector(str(args.model), str(args.label_map) if args.label_map else None,
                                  num_threads=args.threads)
+        if not args.ssd_only:
+            detector = ChainDetector(detector, chain_from_defaults(num_threads=args.threads))
     except ModelLoadError as exc:
         print(f'hand-tracker-eval: {exc}', file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ import time
 from typing import Optional, Sequence, TYPE_CHECKING
 
 import cv2
-from hand_tracker_ros.annotate import draw_box, draw_label
+from hand_tracker_ros.annotate import draw_box, draw_label, draw_skeleton
 from hand_tracker_ros.detections import Detections
 from hand_tracker_ros.geometry import pairwise_iou
 import numpy as np
@@ -207,6 +207,45 @@ def match_detections(gt_boxes: np.ndarray, det: Detections, iou: float = 0.5
     return det_tp, gt_found
 
 
+def handedness_report(samples: Sequence['Sample'], predictions: Sequence[Detections],
+                      min_score: float, min_confidence: float, iou: float = 0.5) -> dict:
+    """
+    Handedness against labelled sides (EgoHands: own / other, left / right).
+
+    Detections scoring at least `min_score` are matched to labelled hands as
+    :func:`match_detections` does; a matched detection the model is at least `min_confidence`
+    sure of (``max(right, 1 - right)``) is "sided", right when ``right > 0.5`` (the person's
+    own right hand). Returns per side, ``own``, ``other`` and ``all``: ``{sided, correct,
+    accuracy, unknown}`` (accuracy None without sided hands).
+    """
+    from hand_tracker_ros.vocabulary import SIDES
+    counts = {k: [0, 0, 0] for k in (*SIDES, 'own', 'other', 'all')}
+    for sample, det in zip(samples, predictions):
+        kept = det.filter(min_score)
+        if det.right is None or not len(kept) or not len(sample.boxes):
+            continue
+        ious = pairwise_iou(kept.boxes, sample.boxes)
+        taken = np.zeros(len(sample.boxes), bool)
+        for d in np.argsort(-kept.scores, kind='stable'):
+            candidates = np.where(taken, -1.0, ious[d])
+            g = int(np.argmax(candidates))
+            if candidates[g] < iou or sample.sides[g] not in SIDES:
+                continue
+            taken[g] = True
+            side, right = sample.sides[g], float(kept.right[d])
+            keys = (side, side.split('_')[0], 'all')
+            if np.isnan(right) or max(right, 1 - right) < min_confidence:
+                for k in keys:
+                    counts[k][2] += 1
+                continue
+            correct = (right > 0.5) == side.endswith('right')
+            for k in keys:
+                counts[k][0] += 1
+                counts[k][1] += int(correct)
+    return {k: {'sided': s, 'correct': c, 'accuracy': c / s if s else None, 'unknown': u}
+            for k, (s, c, u) in counts.items()}
+
+
 def _draw_box(img: np.ndarray, box: np.ndarray, colour: tuple[int, int, int],
               text: str = '') -> None:
     """Draw `box` on the RGB `img` in place, with `text` on a label of the same colour."""
@@ -223,8 +262,9 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
     Errors are missed hands and false positives among detections scoring at least `min_score`,
     matched at IoU `iou`.
 
-    Drawn: true positives green, missed ground truth red, false positives yellow (with score);
-    a banner states the counts. Images without an error are never written. Returns the paths,
+    Drawn: true positives green, missed ground truth red, false positives yellow (with score
+    and, from the landmark chain, the hand's skeleton); a banner states the counts. Images
+    without an error are never written. Returns the paths,
     named ``NN_<errors>err_<image name>.png``.
     """
     if len(samples) != len(predictions):
@@ -249,8 +289,10 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
         img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         for box in np.asarray(sample.boxes)[~gt_found]:
             _draw_box(img, box, MISSED_COLOUR, 'missed')
-        for box, score, tp in zip(kept.boxes, kept.scores, det_tp):
+        for i, (box, score, tp) in enumerate(zip(kept.boxes, kept.scores, det_tp)):
             _draw_box(img, box, TP_COLOUR if tp else FP_COLOUR, f'{score:.2f}')
+            if kept.keypoints is not None:
+                draw_skeleton(img, kept.keypoints[i], TP_COLOUR if tp else FP_COLOUR)
         banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
                   f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
                   f'(score >= {min_score:g}, IoU >= {iou:g})')

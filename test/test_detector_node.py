@@ -4,6 +4,8 @@ The hand_detector node for real: a node process, images over DDS from this proce
 The detector is the fixture "bright cell" model (test/fixture_models.py: a real TF frozen graph
 and TFLite model with the OD API signature), whose boxes are known exactly, so the node's
 conversion, box mapping, header propagation, ordering and error handling are checked exactly.
+Its bright cells are no hands, so these nodes run the SSD alone (landmarks.enable false, a
+supported mode); the landmark chain in the node is tested on real images at the end.
 """
 import os
 from pathlib import Path
@@ -32,7 +34,9 @@ def sorted_boxes(w: int, h: int) -> np.ndarray:
 class NodeProcess:
     """`hand-tracker detect` in a subprocess, its log in a file."""
 
-    def __init__(self, *ros_args: str):
+    def __init__(self, *ros_args: str, ssd_only: bool = True):
+        if ssd_only:
+            ros_args = ('-p', 'landmarks.enable:=false', *ros_args)
         self.log_path = Path(tempfile.mkstemp(prefix='hand_detector_', suffix='.log')[1])
         self.log = open(self.log_path, 'w')
         self.proc = procs.start(
@@ -339,7 +343,7 @@ def inprocess_node(fixture_models):
     rclpy.init(context=ctx)
     node = HandDetectorNode(context=ctx, parameter_overrides=[
         Parameter('model_path', value=str(fixture_models['frozen_graph'])),
-        Parameter('stats_period', value=1.0)])
+        Parameter('landmarks.enable', value=False), Parameter('stats_period', value=1.0)])
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)  # as the executables
     ex.add_node(node)
     import threading
@@ -483,3 +487,69 @@ def test_swipe_over_dds_produces_one_gesture_event(raw_node):
     assert str(ev.hand_id) == ids[0] and 0 < ev.confidence <= 1
     t = lambda s: s.sec + s.nanosec * 1e-9  # noqa: E731
     assert t(stamps[0]) - 1e-6 <= t(ev.start) < t(ev.end) <= t(stamps[-1]) + 5 / 30 + 1e-6
+
+
+# ---------------------------------------------------------------------------- the landmark chain
+def _webcam_frame():
+    from hand_tracker_training.datasets.parts import load_part
+    sample = next(s for s in load_part('hands_webcam_subhih', 'val') if len(s.boxes) == 1)
+    return sample, cv2.cvtColor(cv2.imread(sample.image_path), cv2.COLOR_BGR2RGB)
+
+
+def test_default_chain_publishes_keypoints_presence_and_handedness(shared_data):
+    """The shipped SSD + MediaPipe palm and landmark models on a real held-out webcam frame."""
+    from hand_tracker.msg import TrackedHand
+    sample, rgb = _webcam_frame()
+    proc = NodeProcess('-r', '__ns:=/chain', '-p', 'tracker.min_hits:=1', ssd_only=False)
+    c = Client(namespace='/chain')
+    try:
+        c.wait_connected(proc)
+        assert 'chain: SSD + palm proposals, landmarks hand_landmark_full.tflite' in proc.text()
+        for _ in range(3):  # the first frame finds the hand, the next ones track its keypoints
+            stamp = c.send(image_msg(rgb), dt=1 / 30)
+            out = c.wait_for(stamp)
+            assert out is not None, proc.text()[-3000:]
+        assert len(out.detections) == 1, proc.text()[-3000:]
+        assert out.detections[0].results[0].hypothesis.class_id == 'hand'
+        box = boxes_of(out)[0]
+        from hand_tracker_ros.geometry import pairwise_iou
+        assert pairwise_iou(box[None], sample.boxes)[0, 0] >= 0.5
+        deadline = time.monotonic() + 5
+        while not any(h.header.stamp == stamp for h in c.hands) and time.monotonic() < deadline:
+            c.ex.spin_once(timeout_sec=0.02)
+        hands = next(h for h in c.hands if h.header.stamp == stamp).hands
+        assert len(hands) == 1 and hands[0].state == TrackedHand.STATE_CONFIRMED
+        hand = hands[0]
+        assert len(hand.keypoints) == 21 and 0.5 <= hand.presence <= 1.0
+        kx = np.array([p.x for p in hand.keypoints])
+        ky = np.array([p.y for p in hand.keypoints])
+        b = sample.boxes[0]
+        assert np.mean((kx >= b[0] - 10) & (kx <= b[2] + 10) & (ky >= b[1] - 10)
+                       & (ky <= b[3] + 10)) >= 0.9
+        assert hand.handedness in (TrackedHand.HANDEDNESS_UNKNOWN, TrackedHand.HANDEDNESS_LEFT,
+                                   TrackedHand.HANDEDNESS_RIGHT)
+        assert (hand.handedness_score == 0.0) == (hand.handedness == 0)
+    finally:
+        c.close()
+        proc.stop()
+
+
+def test_missing_landmark_model_names_the_file_and_publishes_nothing_unverified(shared_data):
+    _, rgb = _webcam_frame()
+    proc = NodeProcess('-r', '__ns:=/no_landmarks', '-p',
+                       'landmarks.model_path:=/nonexistent/hand_landmark.tflite', ssd_only=False)
+    c = Client(namespace='/no_landmarks')
+    try:
+        c.wait_connected(proc)
+        stamp = c.send(image_msg(rgb))
+        assert c.wait_for(stamp, timeout=3.0) is None, 'no unverified boxes are published'
+        assert c.wait_for_log(proc, stamp)
+        time.sleep(1.0)
+        log = proc.text()
+        assert proc.alive(), log
+        assert '/nonexistent/hand_landmark.tflite' in log
+        assert 'tools/fetch_mediapipe_models.sh' in log and 'landmarks.enable:=false' in log
+        assert 'ModelLoadError' in log, 'dropped frames are counted by reason'
+    finally:
+        c.close()
+        proc.stop()

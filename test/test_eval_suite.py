@@ -1,6 +1,9 @@
 """
 hand-tracker-eval --suite on the real shared data with the shipped models/model.tflite.
 
+By default the node's whole chain (SSD and palm proposals, landmark check) runs; --ssd-only
+the SSD alone, at the threshold of its model_info.yaml.
+
 Small subsets (``limit``) keep it quick; what is checked does not depend on the model's quality:
 rows per set and pooled, JSON keys per set as for one set, the threshold in force and where it
 comes from, a user's own COCO / YOLO set dropping into the suite file, the plots.
@@ -34,7 +37,7 @@ def model_dir(tmp_path_factory):
 
 def test_shipped_suite_rows_json_and_plots(shared_data, model_dir, tmp_path, capsys):
     out = tmp_path / 'eval.json'
-    assert main(['--model', str(model_dir / 'model.tflite'), '--suite',
+    assert main(['--model', str(model_dir / 'model.tflite'), '--ssd-only', '--suite',
                  str(REPO / 'config' / 'eval_suite.yaml'), '--limit', '6', '--data-root',
                  str(shared_data), '--json', str(out), '--plots', str(tmp_path / 'plots')]) == 0
     report = json.loads(out.read_text())
@@ -54,6 +57,22 @@ def test_shipped_suite_rows_json_and_plots(shared_data, model_dir, tmp_path, cap
     assert [r.split('|')[1].strip() for r in rows] == names + ['**pooled**']
     assert (tmp_path / 'plots' / 'pr_curves.png').stat().st_size > 10_000
     assert list((tmp_path / 'plots').glob('failures_*.png'))
+
+
+def test_default_is_the_nodes_chain_at_its_operating_threshold(shared_data, tmp_path):
+    from hand_tracker_ros.chain import MergeParams
+    out = tmp_path / 'eval.json'
+    assert main(['--suite', str(REPO / 'config' / 'eval_suite.yaml'), '--limit', '3',
+                 '--data-root', str(shared_data), '--json', str(out), '--plots',
+                 str(tmp_path / 'plots')]) == 0
+    report = json.loads(out.read_text())
+    assert report['backend'] == 'tflite+landmarks'
+    assert report['model'] == str(MODEL.resolve()) or report['model'].endswith('model.tflite')
+    assert report['threshold'] == MergeParams().score_threshold
+    assert report['threshold_from'] == 'merge.score_threshold'
+    for name, row in report['sets'].items():
+        assert row['images'] == 3 and 0.0 <= row['AP50'] <= 1.0, name
+    assert (tmp_path / 'plots' / 'pr_curves.png').stat().st_size > 10_000
 
 
 def test_a_users_coco_and_yolo_sets_drop_in(shared_data, model_dir, tmp_path):

@@ -19,9 +19,9 @@ from hand_tracker_ros.detections import Detections
 from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_training.datasets import load_egohands, Sample, write_coco
 from hand_tracker_training.eval_cli import main
-from hand_tracker_training.evaluate import (coco_metrics, format_table, match_detections,
-                                            MISSED_COLOUR, plot_pr_curve, TP_COLOUR,
-                                            write_failure_cases)
+from hand_tracker_training.evaluate import (coco_metrics, format_table, handedness_report,
+                                            match_detections, MISSED_COLOUR, plot_pr_curve,
+                                            TP_COLOUR, write_failure_cases)
 import numpy as np
 import pytest
 
@@ -233,8 +233,8 @@ def test_cli_evaluates_a_frozen_graph_end_to_end(fixture_models, egohands_dir, n
     # backend on the 100 real frames of one video: not a hand detector, so only the plumbing and
     # the value ranges are known, not the scores.
     out = tmp_path / 'out' / 'eval.json'
-    rc = main(['--model', str(fixture_models['frozen_graph']), '--egohands', str(egohands_dir),
-               '--videos', VIDEO, '--threads', '2', '--json', str(out),
+    rc = main(['--model', str(fixture_models['frozen_graph']), '--ssd-only', '--egohands',
+               str(egohands_dir), '--videos', VIDEO, '--threads', '2', '--json', str(out),
                '--plots', str(tmp_path / 'plots')])
     assert rc == 0
     report = json.loads(out.read_text())
@@ -274,7 +274,7 @@ def test_cli_scores_known_detections_exactly(fixture_models, kind, tmp_path):
                               expected_boxes(1280, 720, cells[:n_labelled])))
     coco_json = write_coco(samples, tmp_path / 'cells.json', image_dir=tmp_path)
     out = tmp_path / 'eval.json'
-    assert main(['--model', str(fixture_models[kind]), '--coco', str(coco_json),
+    assert main(['--model', str(fixture_models[kind]), '--ssd-only', '--coco', str(coco_json),
                  '--json', str(out)]) == 0
     report = json.loads(out.read_text())
     assert report['backend'] == kind and report['images'] == 2 and report['hands'] == 3
@@ -297,3 +297,21 @@ def test_cli_needs_a_data_set(tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(['--model', 'm.pb', '--json', str(tmp_path / 'x.json')])
     assert exc.value.code == 2
+
+
+def test_handedness_report_counts_sided_hands_per_side_and_owner():
+    # one frame, four labelled hands; the detections' sides: right, left, unsure, right
+    sample = Sample('f.jpg', 640, 480, [[0, 0, 50, 50], [100, 0, 150, 50], [200, 0, 250, 50],
+                                        [300, 0, 350, 50]],
+                    sides=['own_right', 'own_left', 'other_left', 'other_left'])
+    det = Detections(sample.boxes + 1, [0.9, 0.8, 0.7, 0.6], [1, 1, 1, 1],
+                     right=[0.95, 0.1, 0.55, 0.9])
+    report = handedness_report([sample], [det], min_score=0.5, min_confidence=0.8)
+    assert report['all'] == {'sided': 3, 'correct': 2, 'accuracy': 2 / 3, 'unknown': 1}
+    assert report['own']['correct'] == 2 and report['own']['sided'] == 2
+    assert report['other'] == {'sided': 1, 'correct': 0, 'accuracy': 0.0, 'unknown': 1}
+    assert report['other_right']['accuracy'] is None
+    # below the score threshold nothing is matched; without handedness nothing is counted
+    assert handedness_report([sample], [det], 0.95, 0.8)['all']['sided'] == 0
+    plain = Detections(det.boxes, det.scores, det.classes)
+    assert handedness_report([sample], [plain], 0.5, 0.8)['all']['sided'] == 0

@@ -68,7 +68,7 @@ def test_lifecycle_transitions_and_same_detections_as_the_plain_node(real_frames
     domain = int(os.environ['ROS_DOMAIN_ID'])
     managed = Launched(domain, 'run', 'hand_tracker', 'hand_detector_lifecycle', '--ros-args',
                        '-r', '__ns:=/lc', '-p', 'autostart:=false', '-p', 'tracker.min_hits:=1')
-    plain = NodeProcess('-r', '__ns:=/plain', '-p', 'tracker.min_hits:=1')
+    plain = NodeProcess('-r', '__ns:=/plain', '-p', 'tracker.min_hits:=1', ssd_only=False)
     lc, ref = Client(namespace='/lc'), Client(namespace='/plain')
     try:
         deadline = time.monotonic() + 60

@@ -58,6 +58,8 @@ if [ -f "$VENV/share/vision_msgs/compat_from_hand_tracker" ] || ! "$PY" -c 'impo
   touch "$VENV/share/vision_msgs/compat_from_hand_tracker"
 fi
 
+PYTHON="$PY" tools/fetch_mediapipe_models.sh  # MediaPipe hand models into models/mediapipe/
+
 say "building hand_tracker interfaces (msg/) and share files"
 colcon_build hand_tracker -DHAND_TRACKER_INSTALL_PYTHON=OFF
 

@@ -1,0 +1,94 @@
+"""
+Rescoring and merging: landmark-checked proposals of every source -> the image's hands.
+
+Input: :class:`~hand_tracker_ros.hands.Hands` with the proposal score in ``scores`` and the
+landmark model's ``presence`` and ``keypoints``. Each hand's score becomes a function of both
+(:data:`SCORE_RULES`; proposal score x presence by default); its box is the keypoints' extent plus
+a margin, or (box rule per source) the proposal's own box. Then non-maximum suppression over all
+sources together (two hands overlap by their boxes or by their keypoints' extents), at most
+``max_hands``, sorted by score. With ``adopt_ssd_box`` a hand from
+another source that suppressed an SSD proposal takes that SSD box.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .geometry import pairwise_iou
+from .hands import Hands
+
+
+#: How proposal score p and presence q make a hand's score.
+SCORE_RULES = {
+    'product': lambda p, q: p * q,
+    'geometric': lambda p, q: np.sqrt(p * q),
+    'presence': lambda p, q: q,
+}
+
+
+def keypoint_boxes(keypoints: np.ndarray, margin: float) -> np.ndarray:
+    """(N, 4) extent of (N, 21, >=2) keypoints, grown by `margin` x its size on every side."""
+    kp = np.asarray(keypoints, np.float32)[..., :2].reshape(-1, 21, 2)
+    lo, hi = kp.min(axis=1), kp.max(axis=1)
+    pad = (hi - lo) * margin
+    return np.concatenate([lo - pad, hi + pad], axis=1)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
+        keypoints: Optional[np.ndarray] = None) -> np.ndarray:
+    """
+    Return the indices kept by greedy NMS (highest score first), at most `max_out`.
+
+    With `keypoints` (N, 21, >=2; NaN rows: none) two hands also overlap by the IoU of their
+    keypoints' extents: the same hand measured twice (an SSD box and a palm's keypoint box of
+    different extents) is one hand.
+    """
+    order = list(np.argsort(-np.asarray(scores), kind='stable'))
+    overlaps = pairwise_iou(boxes, boxes)
+    if keypoints is not None and len(boxes):
+        measured = np.isfinite(np.asarray(keypoints)[:, :, :2]).all(axis=(1, 2))
+        kp_boxes = np.where(measured[:, None], keypoint_boxes(np.nan_to_num(keypoints), 0.0),
+                            0.0)
+        overlaps = np.maximum(overlaps, np.where(measured[:, None] & measured[None, :],
+                                                 pairwise_iou(kp_boxes, kp_boxes), 0.0))
+    keep = []
+    while order and len(keep) < max_out:
+        i = order.pop(0)
+        keep.append(i)
+        order = [j for j in order if overlaps[i, j] < iou]
+    return np.asarray(keep, np.int64)
+
+
+def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: float,
+          max_hands: int, width: int, height: int, score_rule: str = 'product',
+          adopt_ssd_box: bool = False) -> Hands:
+    """
+    Rescore, choose each box, de-duplicate.
+
+    keep_proposal_box: bool (N,): keep the proposal's own box (else the keypoints' extent +
+    `margin`). Boxes are clipped to the `width` x `height` image; a hand whose clipped box is
+    empty is dropped. `adopt_ssd_box`: a kept hand takes the box of the SSD proposal
+    (``keep_proposal_box``) it overlaps most by `nms_iou` or more.
+    """
+    if not len(hands):
+        return Hands()
+    if score_rule not in SCORE_RULES:
+        raise ValueError(f'merge: unknown score rule {score_rule!r} ({sorted(SCORE_RULES)})')
+    keep_box = np.asarray(keep_proposal_box, bool)
+    scores = SCORE_RULES[score_rule](hands.scores, np.nan_to_num(hands.presence, nan=1.0))
+    boxes = np.where(keep_box[:, None] | np.isnan(hands.keypoints[:, 0, :1]), hands.boxes,
+                     keypoint_boxes(hands.keypoints, margin))
+    boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    out = Hands(boxes, scores, hands.keypoints, hands.presence, hands.right, hands.origin,
+                hands.regions).take(valid)
+    keep_box = keep_box[valid]
+    kept = nms(out.boxes, out.scores, nms_iou, max_hands, out.keypoints)
+    if adopt_ssd_box and keep_box.any() and len(kept):
+        ssd_boxes = out.boxes[keep_box]
+        overlaps = pairwise_iou(out.boxes[kept], ssd_boxes)
+        best = overlaps.argmax(axis=1)
+        take = overlaps[np.arange(len(kept)), best] >= nms_iou
+        out.boxes[kept[take]] = ssd_boxes[best[take]]
+    return out.take(kept)
