@@ -6,6 +6,8 @@ from pathlib import Path
 import sys
 from typing import Mapping, Optional
 
+from .ros_compat import FASTDDS_PROFILE_VARIABLES
+
 
 PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -44,35 +46,31 @@ def fastdds_profile() -> Path:
     return share_dir() / 'config' / 'fastdds_shm.xml'
 
 
-#: The variables naming a Fast DDS XML profile: 3.x (Kilted, the PyPI wheels) reads the first,
-#: 2.x (Humble, Jazzy) the second.
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
-
-
-def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+def fastdds_profile_variables(environ: Optional[Mapping[str, str]] = None) -> tuple[str, ...]:
     """
-    Return the variable to set to :func:`fastdds_profile`, None when the user chose a profile.
+    Return the variables to set to :func:`fastdds_profile`: none when the user chose a profile.
 
-    `environ` defaults to ``os.environ``; ``ROS_DISTRO`` humble or jazzy means Fast DDS 2.x.
+    All of them: every distribution's name for it (``ros_compat.FASTDDS_PROFILE_VARIABLES``),
+    so that no distribution check is needed. `environ` defaults to ``os.environ``.
     """
     env = os.environ if environ is None else environ
-    if any(name in env for name in PROFILE_VARIABLES):
-        return None
-    return PROFILE_VARIABLES[1] if env.get('ROS_DISTRO') in ('humble', 'jazzy') \
-        else PROFILE_VARIABLES[0]
+    if any(name in env for name in FASTDDS_PROFILE_VARIABLES):
+        return ()
+    return FASTDDS_PROFILE_VARIABLES
 
 
-def use_shm_profile() -> Optional[str]:
+def use_shm_profile() -> tuple[str, ...]:
     """
     Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
 
-    Returns the variable set, or None (a profile was chosen, or the file is missing).
+    Returns the variables set: none when a profile was chosen or the file is missing.
     """
-    variable = fastdds_profile_variable()
-    if variable is None or not fastdds_profile().is_file():
-        return None
-    os.environ[variable] = str(fastdds_profile())
-    return variable
+    variables = fastdds_profile_variables()
+    if not fastdds_profile().is_file():
+        return ()
+    for variable in variables:
+        os.environ[variable] = str(fastdds_profile())
+    return variables
 
 
 #: The model's metadata file beside its label map (written by the training export).
