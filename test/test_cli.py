@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 @pytest.fixture()
 def ten_frames(egohands_dir, tmp_path):

@@ -17,6 +17,8 @@ from fixture_models import bright_cell_frame, expected_boxes
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = [(2, 3), (7, 6)]
