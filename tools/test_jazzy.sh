@@ -11,4 +11,6 @@ cd "$(dirname "$0")/.."
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE LD_LIBRARY_PATH
 tools/setup_venv.sh --distro jazzy
 tools/setup_ros_tools.sh --distro jazzy
-exec .venv-jazzy/bin/python -m pytest -m ros "$@"
+# the linters run once, in the Kilted suite (their wheels are not in requirements-jazzy.txt)
+exec .venv-jazzy/bin/python -m pytest -m ros --ignore=test/test_flake8.py \
+  --ignore=test/test_pep257.py "$@"
