@@ -36,10 +36,11 @@ sys.path.insert(0, str(REPO))
 
 
 def _env() -> dict:
-    from hand_tracker_ros.ros_compat import FASTDDS_PROFILE_VARIABLES
+    from hand_tracker_ros.resources import fastdds_profile_variable
     env = dict(os.environ)
-    for variable in FASTDDS_PROFILE_VARIABLES:
-        env.setdefault(variable, str(REPO / 'config' / 'fastdds_shm.xml'))
+    variable = fastdds_profile_variable(env)
+    if variable is not None:
+        env[variable] = str(REPO / 'config' / 'fastdds_shm.xml')
     return env
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import sys
 from typing import Mapping, Optional
 
-from .ros_compat import FASTDDS_PROFILE_VARIABLES
+from .ros_compat import fastdds_profile_variable_name, FASTDDS_PROFILE_VARIABLES
 
 
 PACKAGE = 'hand_tracker'
@@ -46,31 +46,30 @@ def fastdds_profile() -> Path:
     return share_dir() / 'config' / 'fastdds_shm.xml'
 
 
-def fastdds_profile_variables(environ: Optional[Mapping[str, str]] = None) -> tuple[str, ...]:
+def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """
-    Return the variables to set to :func:`fastdds_profile`: none when the user chose a profile.
+    Return the variable to set to :func:`fastdds_profile`, None when the user chose a profile.
 
-    All of them: every distribution's name for it (``ros_compat.FASTDDS_PROFILE_VARIABLES``),
-    so that no distribution check is needed. `environ` defaults to ``os.environ``.
+    `environ` defaults to ``os.environ``. Fast DDS 2.x (Humble, Jazzy) and 3.x (Kilted) name it
+    differently: :func:`~hand_tracker_ros.ros_compat.fastdds_profile_variable_name`.
     """
     env = os.environ if environ is None else environ
     if any(name in env for name in FASTDDS_PROFILE_VARIABLES):
-        return ()
-    return FASTDDS_PROFILE_VARIABLES
+        return None
+    return fastdds_profile_variable_name(env)
 
 
-def use_shm_profile() -> tuple[str, ...]:
+def use_shm_profile() -> Optional[str]:
     """
     Set the large-image Fast DDS profile in ``os.environ`` unless the user chose their own.
 
-    Returns the variables set: none when a profile was chosen or the file is missing.
+    Returns the variable set, or None (a profile was chosen, or the file is missing).
     """
-    variables = fastdds_profile_variables()
-    if not fastdds_profile().is_file():
-        return ()
-    for variable in variables:
-        os.environ[variable] = str(fastdds_profile())
-    return variables
+    variable = fastdds_profile_variable()
+    if variable is None or not fastdds_profile().is_file():
+        return None
+    os.environ[variable] = str(fastdds_profile())
+    return variable
 
 
 #: The model's metadata file beside its label map (written by the training export).

@@ -10,7 +10,7 @@ Usage::
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from hand_tracker_ros.resources import fastdds_profile_variables
+from hand_tracker_ros.resources import fastdds_profile_variable
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, GroupAction, SetEnvironmentVariable
 from launch.conditions import IfCondition, UnlessCondition
@@ -69,6 +69,9 @@ def generate_launch_description():
              condition=IfCondition(LaunchConfiguration('rviz'))),
     ])
     # Images need a large shared-memory segment with Fast DDS; keep the user's own profile if set.
-    env = [SetEnvironmentVariable(variable, os.path.join(share, 'config', 'fastdds_shm.xml'))
-           for variable in fastdds_profile_variables()]
+    env = []
+    variable = fastdds_profile_variable()
+    if variable is not None:
+        env.append(SetEnvironmentVariable(variable,
+                                          os.path.join(share, 'config', 'fastdds_shm.xml')))
     return LaunchDescription(args + env + [nodes])
