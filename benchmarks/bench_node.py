@@ -40,8 +40,11 @@ sys.path.insert(0, str(REPO))
 
 
 def _env() -> dict:
+    from hand_tracker_ros.resources import fastdds_profile_variable
     env = dict(os.environ)
-    env.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_shm.xml'))
+    variable = fastdds_profile_variable(env)
+    if variable is not None:
+        env[variable] = str(REPO / 'config' / 'fastdds_shm.xml')
     return env
 
 
@@ -221,7 +224,7 @@ def main() -> int:
                     help="the node's executor: 'single' (what the executables use) or 'multiN' "
                          '(rclpy MultiThreadedExecutor with N threads, e.g. multi4)')
     a = ap.parse_args()
-    os.environ.update({k: v for k, v in _env().items() if k == 'FASTDDS_DEFAULT_PROFILES_FILE'})
+    os.environ.update({k: v for k, v in _env().items() if k.endswith('_DEFAULT_PROFILES_FILE')})
     os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='bench_roslog_'))
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     model_dir = random_weight_models(Path(tempfile.mkdtemp())) if a.random_weights else a.model_dir

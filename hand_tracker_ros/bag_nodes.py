@@ -95,7 +95,7 @@ def record_topics(node: Node, recorder: BagRecorder, topics: dict) -> list:
     """
     subs = []
     for topic, cls in topics.items():
-        name = node.resolve_topic_name(topic) if hasattr(node, 'resolve_topic_name') else topic
+        name = node.resolve_topic_name(topic)  # rclpy >= Galactic (ros2/rclpy#636)
         msgtype = normalize_msgtype(cls)
 
         def write(data, name=name, msgtype=msgtype):

@@ -41,6 +41,7 @@ from vision_msgs.msg import Detection2DArray
 
 from . import image_conversion as ic
 from . import messages
+from . import ros_compat
 from .annotate import draw_annotations, RecentGestures
 from .backends import Detector, load_detector, ModelLoadError
 from .chain import CHAIN_GROUPS, ChainResult, HandChain
@@ -110,8 +111,8 @@ class DetectorCore:
         self._detector_lock = threading.Lock()
         self._threshold_cache: tuple = ('', DEFAULT_SCORE_THRESHOLD)
         self._follow_model_threshold = True
-        if hasattr(self, 'add_pre_set_parameters_callback'):  # Iron+; Humble keeps -1 (below)
-            self.add_pre_set_parameters_callback(self._resolve_score_threshold)
+        # Iron+; on Humble the parameter keeps -1 (see _threshold_in_force)
+        ros_compat.add_pre_set_parameters_callback(self, self._resolve_score_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     def _make_outputs(self, create_publisher) -> list:

@@ -6,6 +6,8 @@ from pathlib import Path
 import sys
 from typing import Mapping, Optional
 
+from .ros_compat import fastdds_profile_variable_name, FASTDDS_PROFILE_VARIABLES
+
 
 PACKAGE = 'hand_tracker'
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -64,22 +66,17 @@ def fastdds_profile() -> Path:
     return share_dir() / 'config' / 'fastdds_shm.xml'
 
 
-#: The variables naming a Fast DDS XML profile: 3.x (Kilted, the PyPI wheels) reads the first,
-#: 2.x (Humble, Jazzy) the second.
-PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
-
-
 def fastdds_profile_variable(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """
     Return the variable to set to :func:`fastdds_profile`, None when the user chose a profile.
 
-    `environ` defaults to ``os.environ``; ``ROS_DISTRO`` humble or jazzy means Fast DDS 2.x.
+    `environ` defaults to ``os.environ``. Fast DDS 2.x (Humble, Jazzy) and 3.x (Kilted) name it
+    differently: :func:`~hand_tracker_ros.ros_compat.fastdds_profile_variable_name`.
     """
     env = os.environ if environ is None else environ
-    if any(name in env for name in PROFILE_VARIABLES):
+    if any(name in env for name in FASTDDS_PROFILE_VARIABLES):
         return None
-    return PROFILE_VARIABLES[1] if env.get('ROS_DISTRO') in ('humble', 'jazzy') \
-        else PROFILE_VARIABLES[0]
+    return fastdds_profile_variable_name(env)
 
 
 def use_shm_profile() -> Optional[str]:

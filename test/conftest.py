@@ -4,6 +4,7 @@ from pathlib import Path
 import random
 import tempfile
 
+from hand_tracker_ros.resources import fastdds_profile_variable
 import pytest
 
 
@@ -18,8 +19,11 @@ os.environ.setdefault('KERAS_HOME', str(_TMP / 'keras'))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 # Images over Fast DDS need a large shared-memory segment (config/fastdds_shm.xml, see README);
-# every test process and the node processes they start use it.
-os.environ.setdefault('FASTDDS_DEFAULT_PROFILES_FILE', str(REPO / 'config' / 'fastdds_shm.xml'))
+# every test process and the node processes they start use it (under the name this
+# distribution's Fast DDS reads, unless one is set).
+_variable = fastdds_profile_variable()
+if _variable is not None:
+    os.environ[_variable] = str(REPO / 'config' / 'fastdds_shm.xml')
 # One DDS domain per test session so parallel runs on one machine never cross-talk.
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 101)))
 

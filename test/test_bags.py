@@ -102,6 +102,7 @@ def _run_cli(*args, timeout=240):
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 @pytest.mark.parametrize('name, compressed, rate', [
     ('in.mcap', False, '0'), ('in_folder', True, '1')])
 def test_replay_bag_through_detector_and_record(tmp_path, frames, name, compressed, rate):

@@ -96,6 +96,7 @@ def test_webcam_opens():
     assert src.read() is not None
 
 
+@pytest.mark.ros
 def test_camera_node_publishes_folder_over_dds(frames_dir):
     """The camera node in another process publishes real frames; this process receives them."""
     import rclpy

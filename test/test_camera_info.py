@@ -121,6 +121,7 @@ def _same_headers(images, infos):
     assert len(common) >= len(images) - 2, 'camera_info carries the header of its image'
 
 
+@pytest.mark.ros
 def test_camera_publishes_calibrated_camera_info(egohands_dir, calibration_file):
     frames = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
     images, infos, out = _receive(frames, ['-p', f'camera_info_url:=file://{calibration_file}'])
@@ -132,6 +133,7 @@ def test_camera_publishes_calibrated_camera_info(egohands_dir, calibration_file)
     assert "calibration 'egohands_cam' (1280x720, plumb_bob)" in out
 
 
+@pytest.mark.ros
 def test_camera_publishes_uncalibrated_camera_info_and_says_so(egohands_dir):
     frames = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
     images, infos, out = _receive(frames, [])

@@ -8,6 +8,8 @@ import numpy as np
 import procs
 import pytest
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 @pytest.fixture()
 def ten_frames(egohands_dir, tmp_path):

@@ -21,6 +21,8 @@ import numpy as np
 import procs
 import pytest
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 REPO = Path(__file__).resolve().parents[1]
 CELLS = [(2, 3), (7, 6)]

@@ -19,7 +19,7 @@ import pytest
 from ros_cli import needs_ros2_cli, ros2
 from test_detector_node import boxes_of, CELLS, Client, image_msg, NodeProcess, REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
 
 
 @needs_ros2_cli

@@ -171,6 +171,7 @@ def test_encoding_names_ignore_case_and_spaces(rgb):
         np.testing.assert_array_equal(image_to_rgb(name, h, w, w * 3, 0, bgr), rgb)
 
 
+@pytest.mark.ros
 @pytest.mark.parametrize('encoding', ['bgr8', 'mono8', 'yuv422'])
 def test_real_sensor_msgs_image(rgb, encoding):
     """A real Image message: rclpy stores `data` as array.array('B')."""
@@ -184,6 +185,7 @@ def test_real_sensor_msgs_image(rgb, encoding):
     _check_decoded(encoding, out, rgb)
 
 
+@pytest.mark.ros
 @pytest.mark.parametrize('encoding', OUTPUT_ENCODINGS)
 def test_rgb_to_image_fields_round_trips_through_a_message(rgb, encoding):
     fields = rgb_to_image_fields(rgb, encoding)
@@ -309,6 +311,7 @@ def test_jpeg_stored_as_rgb_by_image_transport(rgb):
     assert np.abs(out.astype(np.int16) - rgb).mean() < 3
 
 
+@pytest.mark.ros
 def test_png_round_trip_is_exact_from_a_real_message(rgb):
     msg = CompressedImage(format='png')
     msg.data = _encode('.png', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / 'launch').glob('*.launch.py'))

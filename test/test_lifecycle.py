@@ -15,7 +15,7 @@ import pytest
 from ros_cli import Launched, Listener, needs_ros2_cli, ros2
 from test_detector_node import boxes_of, Client, image_msg, NodeProcess
 
-pytestmark = [needs_ros2_cli, pytest.mark.slow]
+pytestmark = [needs_ros2_cli, pytest.mark.slow, pytest.mark.ros]
 NODE = '/lc/hand_detector'
 
 

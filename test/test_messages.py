@@ -16,6 +16,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from std_msgs.msg import Header
 from vision_msgs.msg import Detection2DArray
 
+pytestmark = pytest.mark.ros  # rclpy, messages or ROS tools: run on Jazzy too
+
 
 HEADER = Header(frame_id='cam')
 HEADER.stamp.sec, HEADER.stamp.nanosec = 12, 500_000_000

@@ -121,6 +121,7 @@ def _set(client, node_name: str, **values) -> bool:
 
 
 @pytest.mark.slow
+@pytest.mark.ros
 def test_node_uses_the_model_threshold_unless_the_user_sets_one(calibrated, val_parts):
     dirs, info, other = calibrated
     ns, name = '/op_point', '/op_point/hand_detector'

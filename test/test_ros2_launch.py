@@ -13,7 +13,7 @@ import pytest
 from ros_cli import Launched, Listener, needs_ros2_cli, new_domain, REPO, ros2, stamp_key
 import yaml
 
-pytestmark = [needs_ros2_cli, pytest.mark.slow]
+pytestmark = [needs_ros2_cli, pytest.mark.slow, pytest.mark.ros]
 NS = 'robot1'
 FPS = 10.0
 

@@ -5,15 +5,16 @@
 # lifecycle` work on a pip-only machine and the tests can launch the package for real.
 # Run tools/setup_venv.sh first. Re-runnable: finished packages are skipped.
 #   tools/setup_ros_tools.sh [VENDOR_DIR]      (default ../shared/vendor/ros2)
+#   tools/setup_ros_tools.sh --distro jazzy    the same into .venv-jazzy (tools/distro.sh)
 # Not needed on a ROS 2 machine (apt has all of them) nor for `hand-tracker run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=$ROOT/.venv
+source tools/distro.sh
 PY=$VENV/bin/python
-VENDOR=$(realpath "${1:-$ROOT/../shared/vendor/ros2}")
+VENDOR=$(realpath "${ARGS[0]:-$ROOT/../shared/vendor/ros2}")
 say() { printf '\033[1m[ros-tools]\033[0m %s\n' "$*"; }
-[ -x "$PY" ] || { echo "no $VENV: run tools/setup_venv.sh first" >&2; exit 1; }
+[ -x "$PY" ] || { echo "no $VENV: run tools/setup_venv.sh --distro $DISTRO first" >&2; exit 1; }
 [ -d "$VENDOR/ros2cli" ] || { echo "no ROS 2 tool sources in $VENDOR" >&2; exit 1; }
 unset _ROS_WHEELS_BOOTSTRAP_COMPLETE || true
 STAMPS=$VENV/.ros_tools

@@ -4,10 +4,12 @@
 # wire-compatible vision_msgs when the real one is missing) built into it with colcon, and the
 # Python packages installed editable. Safe to re-run: finished steps are skipped.
 #   PYTHON=python3.12 tools/setup_venv.sh      # choose the interpreter (3.10-3.12; default python3)
+#   tools/setup_venv.sh --distro jazzy         # the same on the ROS 2 Jazzy wheels, in .venv-jazzy
+#                                              # (requirements-jazzy.txt; see tools/distro.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=$ROOT/.venv
+source tools/distro.sh
 PYTHON=${PYTHON:-python3}
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
@@ -22,11 +24,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY=$VENV/bin/python
 
-req_hash=$(cat requirements.txt requirements-ml.txt | sha1sum | cut -c1-40)
+req_hash=$(cat "$REQUIREMENTS" requirements-ml.txt | sha1sum | cut -c1-40)
 if [ "$(cat "$VENV/.requirements.sha1" 2>/dev/null)" != "$req_hash" ]; then
-  say "installing pinned requirements (ROS 2 Kilted wheels, TensorFlow, OpenCV, ...)"
+  say "installing pinned requirements (ROS 2 ${DISTRO^} wheels, TensorFlow, OpenCV, ...)"
   "$PY" -m pip install -q --upgrade pip
-  "$PY" -m pip install -q -r requirements.txt
+  "$PY" -m pip install -q -r "$REQUIREMENTS"
   echo "$req_hash" > "$VENV/.requirements.sha1"
 fi
 
