@@ -31,6 +31,7 @@ from hand_tracker_ros.spin import READY_LOG
 import procs
 import pytest
 
+pytestmark = pytest.mark.ros  # rclpy's signal handling differs by distribution: Jazzy too
 REPO = Path(__file__).resolve().parents[1]
 #: the longest a process may take from the signal to its end
 EXIT_S = 2.0
