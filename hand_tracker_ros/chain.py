@@ -341,7 +341,6 @@ class HandChain:
         return ChainResult(hands, checked, candidates, timings, calls,
                            run_palm and self.palm is not None, len(seeds), rejected)
 
-
     def check_boxes(self, rgb: np.ndarray, boxes: np.ndarray, scores: Optional[np.ndarray] = None,
                     video: bool = False) -> tuple[Hands, int]:
         """

@@ -46,8 +46,8 @@ from .backends import Detector, load_detector, ModelLoadError
 from .chain import CHAIN_GROUPS, ChainResult, HandChain
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
-from .poses import PoseClassifier, PoseHolds, PoseParams
 from .pipeline import FramePipeline
+from .poses import PoseClassifier, PoseHolds, PoseParams
 from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
@@ -139,7 +139,7 @@ class DetectorCore:
         return made
 
     def _make_poses(self, params: PoseParams) -> None:
-        """The pose stage and its hold events; a bad thumb model: logged, the rule reads it."""
+        """Build the pose stage and its hold events (a bad thumb model: logged, the rule)."""
         try:
             self._poses = PoseClassifier(params)
         except (OSError, ValueError) as exc:

@@ -144,7 +144,7 @@ def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def finger_features(keypoints: np.ndarray) -> dict[str, np.ndarray]:
     """
-    The geometry the rules read, per hand, from keypoints (N, 21, 3).
+    Return the geometry the rules read, per hand, from keypoints (N, 21, 3).
 
     ``straight`` (N, 5) knuckle-to-tip distance over the bone lengths (thumb: from its MCP);
     ``reach`` (N, 4) long fingers' tip-to-wrist over middle-joint-to-wrist distance;

@@ -22,10 +22,9 @@ import sys
 from typing import Optional, Sequence
 
 import cv2
+from hand_tracker_ros.poses import classify, PoseParams, thumb_inputs, ThumbModel
 import numpy as np
 import yaml
-
-from hand_tracker_ros.poses import classify, PoseParams, ThumbModel, thumb_inputs
 
 #: Class names that are finger counts (data.yaml ``names``).
 COUNT_NAMES = {'zero': 0, 'fist': 0, 'one': 1, 'two': 2, 'three': 3, 'four': 4, 'five': 5,
