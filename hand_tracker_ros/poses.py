@@ -22,11 +22,12 @@ of the whole extended/folded pattern. Named poses follow from the pattern:
 fist           no finger extended
 point          the index alone
 victory        index and middle
-three, four    index to ring, index to little (thumb folded)
+three          index to ring, or middle to little (thumb folded)
+four           index to little (thumb folded)
 open_palm      all five
 thumb_up/down  the thumb alone, pointing up / down in the image (within 45 degrees)
-ok             thumb and index tips touch (``ok_touch`` palm widths), the other three
-               extended
+ok             thumb out, thumb and index tips touch (``ok_touch`` palm widths), the
+               other three extended
 other          any other pattern (the count still holds)
 =============  ===================================================================
 
@@ -76,6 +77,7 @@ _PATTERNS = {
     (0, 1, 0, 0, 0): Pose.POINT,
     (0, 1, 1, 0, 0): Pose.VICTORY,
     (0, 1, 1, 1, 0): Pose.THREE,
+    (0, 0, 1, 1, 1): Pose.THREE,
     (0, 1, 1, 1, 1): Pose.FOUR,
     (1, 1, 1, 1, 1): Pose.OPEN_PALM,
 }
@@ -287,8 +289,9 @@ def classify(keypoints: np.ndarray, params: Optional[PoseParams] = None,
             if abs(dy) >= np.cos(np.pi / 4):
                 pose[i] = Pose.THUMB_UP if dy < 0 else Pose.THUMB_DOWN
                 conf[i] *= _sigmoid((abs(dy) - np.cos(np.pi / 4)) / s)
-        # OK: thumb and index tips touch, the other three extended (thumb/index either way)
-        touch = _sigmoid((p.ok_touch - f['ok_gap'][i]) / s)
+        # OK: thumb and index tips touch, the thumb out (not folded over a bent index, which
+        # is "three" with the little finger), the other three extended
+        touch = _sigmoid((p.ok_touch - f['ok_gap'][i]) / s) * ext[i, 0]
         others = float(np.prod(ext[i, 2:]))
         if touch * others >= 0.5 and touch * others > conf[i]:
             pose[i], conf[i] = Pose.OK, touch * others

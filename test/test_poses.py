@@ -70,7 +70,7 @@ def test_named_poses_follow_the_finger_pattern(chain, webcam_test_paths):
     res = PoseClassifier()(hands['keypoints'])
     up = res.extended >= 0.5
     for pose, pattern in ((Pose.FIST, [0, 0, 0, 0, 0]), (Pose.POINT, [0, 1, 0, 0, 0]),
-                          (Pose.VICTORY, [0, 1, 1, 0, 0]), (Pose.OPEN_PALM, [1, 1, 1, 1, 1])):
+                          (Pose.VICTORY, [0, 1, 1, 0, 0]), (Pose.FOUR, [0, 1, 1, 1, 1]), (Pose.OPEN_PALM, [1, 1, 1, 1, 1])):
         assert np.all(up[res.pose == pose] == pattern), pose
     assert np.all(res.count == up.sum(axis=1))
     # rotating the image (the keypoints) does not change the count; thumb up becomes down
@@ -149,3 +149,21 @@ def test_hand_tracker_eval_poses_on_a_yolo_folder(shared_data, tmp_path, webcam_
     assert report['pose_accuracy'] >= 0.8
     matrix = np.array(report['pose_confusion']['ground_truth_boxes'])
     assert matrix.shape == (6, 7) and matrix.sum() == report['pose_hands'] == report['hands']
+
+
+def test_a_still_hand_fires_no_motion_gesture(shared_data):
+    """One held-out webcam frame, 1.5 s at 30 fps with sensor noise and shake: no motion."""
+    import cv2
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_ros.resources import default_model_path
+    from hand_tracker_training.datasets.parts import load_part
+    from hand_tracker_training.still_hands import MOTION, run_still_sequence
+    sample = next(s for s in load_part('hands_webcam_subhih', 'test') if len(s.boxes) == 1)
+    rgb = cv2.cvtColor(cv2.imread(sample.image_path), cv2.COLOR_BGR2RGB)
+    out = run_still_sequence(chain_from_defaults(still=False), load_detector(
+        str(default_model_path())), rgb, seconds=1.5, fps=30, noise=3.0, shake=0.5)
+    assert out['frames'] == 45 and out['max_hands'] == 1
+    assert not any(out['events'][k] for k in MOTION), out['events']
+    # the still hand does what a still hand should: hold (1 s) and its pose, once each
+    assert out['events']['hold'] == 1 and sum(
+        v for k, v in out['events'].items() if k.startswith('pose_')) == 1, out['events']
