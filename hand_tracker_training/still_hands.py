@@ -1,5 +1,5 @@
 r"""
-Still hands: do the motion gestures stay quiet when nobody moves?
+Still hands: the motion gestures must stay quiet when nobody moves.
 
 No continuous footage is in shared data, so each still-hand sequence is one real image of a
 test part shown for ``--seconds`` at ``--fps``, every frame with a still camera's sensor noise

@@ -70,7 +70,8 @@ def test_named_poses_follow_the_finger_pattern(chain, webcam_test_paths):
     res = PoseClassifier()(hands['keypoints'])
     up = res.extended >= 0.5
     for pose, pattern in ((Pose.FIST, [0, 0, 0, 0, 0]), (Pose.POINT, [0, 1, 0, 0, 0]),
-                          (Pose.VICTORY, [0, 1, 1, 0, 0]), (Pose.FOUR, [0, 1, 1, 1, 1]), (Pose.OPEN_PALM, [1, 1, 1, 1, 1])):
+                          (Pose.VICTORY, [0, 1, 1, 0, 0]), (Pose.FOUR, [0, 1, 1, 1, 1]),
+                          (Pose.OPEN_PALM, [1, 1, 1, 1, 1])):
         assert np.all(up[res.pose == pose] == pattern), pose
     assert np.all(res.count == up.sum(axis=1))
     # rotating the image (the keypoints) does not change the count; thumb up becomes down
