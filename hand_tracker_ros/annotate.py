@@ -164,7 +164,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
                      tracks: Optional[Sequence[Track]] = None,
                      gestures: Optional[Sequence[RecognisedGesture]] = None,
                      labels: Optional[Mapping[int, str]] = None, status: str = '',
-                     keypoints: Optional[np.ndarray] = None) -> np.ndarray:
+                     keypoints: Optional[np.ndarray] = None,
+                     poses: Optional[Sequence[str]] = None) -> np.ndarray:
     """
     Return a copy of `rgb` (H, W, 3) uint8 with the results drawn on it.
 
@@ -179,6 +180,8 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
     status:     a line of text at the top left (e.g. "12.5 fps, 2 hands"); '' for none.
     keypoints:  (N, 21, >=2) pixel keypoints of the N detections (NaN rows: none): the hand
                 skeleton, in the colour of the track matched to that detection.
+    poses:      a text per detection (its static pose, e.g. "thumb_up 0.93"; '' for none),
+                inside the top left of its box.
     Raises ValueError if `rgb` is not an (H, W, 3) uint8 array.
     """
     rgb = np.asarray(rgb)
@@ -205,5 +208,14 @@ def draw_annotations(rgb: np.ndarray, detections: Optional[Detections] = None,
         for i, kp in enumerate(np.asarray(keypoints, np.float64).reshape(-1, 21, 3)):
             draw_skeleton(img, kp, colours.get(i, _DETECTION_COLOUR), thick)
     boxes_by_id = _draw_tracks(img, tracks or (), thick, fonts)
+    if poses is not None and detections is not None:
+        line_h = cv2.getTextSize('Ag', _FONT, font_scale, font_thick)[0][1] + 4 * font_thick + 4
+        colours = {t.det_index: track_colour(t.id) for t in tracks or ()
+                   if t.det_index is not None}
+        for i, text in enumerate(poses[:len(detections)]):
+            if text:
+                x0, y0 = (int(round(float(v))) for v in detections.boxes[i][:2])
+                draw_label(img, text, x0, y0 + line_h, colours.get(i, _DETECTION_COLOUR),
+                           font_scale, font_thick)
     _draw_texts(img, status, gestures or (), boxes_by_id, font_scale, font_thick)
     return img

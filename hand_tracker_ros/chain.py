@@ -304,20 +304,9 @@ class HandChain:
             fresh = np.flatnonzero(fresh)
         if len(fresh):
             boxes, scores = dets.boxes[fresh], dets.scores[fresh]
-            regions = R.from_boxes(boxes, self.ssd.box_scale)
-            res = self.landmarks.run(rgb, regions)
-            calls += len(regions)
-            right = res.right
-            if self.ssd.second_pass and not video:
-                regions = R.from_keypoints(res.keypoints, self.lm_params.scale,
-                                           self.lm_params.shift)
-                res = self.landmarks.run(rgb, regions)
-                calls += len(regions)
-                right = res.right
-            elif self.ssd.second_pass:
-                right = np.full(len(fresh), np.nan)  # sided from the next frame's upright crop
-            parts.append(Hands(boxes, scores, res.keypoints, res.presence, right,
-                               np.full(len(boxes), ORIGIN_SSD), regions))
+            checked, n_calls = self.check_boxes(rgb, boxes, scores, video)
+            calls += n_calls
+            parts.append(checked)
         timings['landmarks_ssd'] = (time.perf_counter() - t) * 1e3
         # palm proposals
         if self.palm is not None and run_palm and self.palm_params.max_proposals > 0:
@@ -351,6 +340,31 @@ class HandChain:
             candidates.scores * np.nan_to_num(candidates.presence, nan=1.0) < mp.score_threshold)]
         return ChainResult(hands, checked, candidates, timings, calls,
                            run_palm and self.palm is not None, len(seeds), rejected)
+
+    def check_boxes(self, rgb: np.ndarray, boxes: np.ndarray, scores: Optional[np.ndarray] = None,
+                    video: bool = False) -> tuple[Hands, int]:
+        """
+        (hands, landmark calls) of the boxes (N, 4): the landmark check of SSD proposals.
+
+        A first, axis-aligned crop (``ssd.box_scale``), then, on still images
+        (``ssd.second_pass``), an upright one from the first keypoints. Also how evaluation
+        reads keypoints in ground-truth boxes. Needs ``landmarks.enable``.
+        """
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        scores = np.ones(len(boxes), np.float32) if scores is None else scores
+        regions = R.from_boxes(boxes, self.ssd.box_scale)
+        res = self.landmarks.run(rgb, regions)
+        calls = len(regions)
+        right = res.right
+        if self.ssd.second_pass and not video:
+            regions = R.from_keypoints(res.keypoints, self.lm_params.scale, self.lm_params.shift)
+            res = self.landmarks.run(rgb, regions)
+            calls += len(regions)
+            right = res.right
+        elif self.ssd.second_pass:
+            right = np.full(len(boxes), np.nan)  # sided from the next frame's upright crop
+        return Hands(boxes, scores, res.keypoints, res.presence, right,
+                     np.full(len(boxes), ORIGIN_SSD), regions), calls
 
 
 def _not_covered(boxes: np.ndarray, covered: np.ndarray, iou: float = 0.3) -> np.ndarray:

@@ -48,6 +48,7 @@ from .chain import CHAIN_GROUPS, ChainResult, HandChain
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
 from .pipeline import FramePipeline
+from .poses import PoseClassifier, PoseHolds, PoseParams
 from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
@@ -122,6 +123,7 @@ class DetectorCore:
         self._tracker = HandTracker(self._group_params(TrackerParams, 'tracker'))
         self._gestures = GestureRecognizer(self._group_params(GestureParams, 'gestures'))
         self._recent_gestures = RecentGestures(keep_s=1.0)
+        self._make_poses(self._group_params(PoseParams, 'poses'))
         self._make_chain()
         out_qos = QoSProfile(depth=10)
         self.pub_detections = create_publisher(Detection2DArray, 'detections', out_qos)
@@ -136,6 +138,16 @@ class DetectorCore:
                                       on_drop=lambda f: self._count_drop('stale'),
                                       on_error=self._on_error, name='hand_detector')
         return made
+
+    def _make_poses(self, params: PoseParams) -> None:
+        """Build the pose stage and its hold events (a bad thumb model: logged, the rule)."""
+        try:
+            self._poses = PoseClassifier(params)
+        except (OSError, ValueError) as exc:
+            self.get_logger().error(f'{exc}; the thumb is read by the rule until the file is '
+                                    'there and the node restarted')
+            self._poses = PoseClassifier(dataclasses.replace(params, thumb_classifier=False))
+        self._pose_holds = PoseHolds(params)
 
     def _make_chain(self) -> None:
         """
@@ -220,7 +232,8 @@ class DetectorCore:
                 floating_point_range=_float_range(0.1, 3600.0))
         declare('input_timeout', 3.0, 'warn when no image arrived for this many seconds',
                 floating_point_range=_float_range(0.1, 3600.0))
-        groups = [('tracker', TrackerParams, False), ('gestures', GestureParams, False)]
+        groups = [('tracker', TrackerParams, False), ('gestures', GestureParams, False),
+                  ('poses', PoseParams, False)]
         groups += [(g, cls, True) for g, cls in CHAIN_GROUPS.items()]
         for group, cls, read_only in groups:
             for f in dataclasses.fields(cls):
@@ -326,13 +339,17 @@ class DetectorCore:
         changes = {p.name: p.value for p in params}
         try:
             groups = {}
-            for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams)):
+            for group, cls in (('tracker', TrackerParams), ('gestures', GestureParams),
+                               ('poses', PoseParams)):
                 sub = {k.split('.', 1)[1]: v for k, v in changes.items()
                        if k.startswith(group + '.')}
                 if sub:
                     groups[group] = self._group_params(cls, group, sub)  # validates
         except (ValueError, TypeError) as exc:
             return SetParametersResult(successful=False, reason=str(exc))
+        if 'poses' in groups and groups['poses'].thumb_classifier and self._poses.thumb is None:
+            return SetParametersResult(successful=False, reason='poses.thumb_classifier: the '
+                                       'thumb model did not load (see the log)')
         detector = None
         if 'model_path' in changes:
             label_map = changes.get('label_map_path',
@@ -346,6 +363,8 @@ class DetectorCore:
             self._tracker.params = groups['tracker']
         if 'gestures' in groups:
             self._gestures.params = groups['gestures']
+        if 'poses' in groups:
+            self._poses.params = self._pose_holds.params = groups['poses']
         if detector is not None:
             self._use_model(detector)
         return SetParametersResult(successful=True)
@@ -440,14 +459,15 @@ class DetectorCore:
         dets = hands.detections(next((k for k, v in labels.items() if v == HAND), 1))
         header = frame.msg.header
         tracks, events, shown = [], [], []
+        poses = self._poses(hands.keypoints) if self._poses.params.enable else None
         if self._tracking:
-            tracks, events, shown = self._track(dets, header.stamp, rgb.shape)
+            tracks, events, shown = self._track(dets, header.stamp, rgb.shape, poses)
         self.pub_detections.publish(messages.detections_to_msg(
             header, dets, labels, messages.track_ids_by_detection(tracks, len(dets))))
         if self._tracking:
             self.pub_hands.publish(messages.tracks_to_msg(
                 header, tracks, rgb.shape[1], rgb.shape[0], hands,
-                self._chain.lm_params.min_handedness))
+                self._chain.lm_params.min_handedness, poses))
             for ev in events:
                 self.pub_gestures.publish(messages.gesture_to_msg(header, ev))
                 self.get_logger().info(f'gesture {ev.name} by hand {ev.hand_id}')
@@ -456,15 +476,20 @@ class DetectorCore:
                                    tracks=tracks if self._tracking else None,
                                    gestures=shown if self._tracking else None, labels=labels,
                                    keypoints=hands.keypoints,
+                                   poses=None if poses is None else [
+                                       f'{n} {c:.2f}' if p else '' for n, c, p in zip(
+                                           poses.names(), poses.confidence, poses.pose)],
                                    status=f'{self.pipeline.stats.outputs.rate():.1f} fps, '
                                           f'{len(dets)} hand{"" if len(dets) == 1 else "s"}')
             self.pub_annotated.publish(messages.rgb_to_image_msg(header, vis))
 
-    def _track(self, dets: Detections, stamp, shape: tuple[int, ...]):
+    def _track(self, dets: Detections, stamp, shape: tuple[int, ...], poses=None):
         """(tracks, new gesture events, gestures to show) of this frame."""
         t = messages.stamp_to_sec(stamp)
         tracks = self._tracker.update(dets, t)
         events = self._gestures.update(tracks, t, (shape[1], shape[0]))
+        if poses is not None:
+            events += self._pose_holds.update(tracks, poses, t)
         return tracks, events, self._recent_gestures.update(events, t)
 
     # ------------------------------------------------------------------ statistics

@@ -55,6 +55,7 @@ class Gesture(enum.IntEnum):
     PUSH = 6
     PULL = 7
     WAVE = 8
+    POSE = 9
 
 
 @dataclass
@@ -67,7 +68,10 @@ class RecognisedGesture:
     confidence: [0, 1]: 0.5 when the gesture's measure is just at its threshold, 1 at twice it.
     start:      image stamp (s) where the motion began.
     end:        image stamp (s) of the frame in which it was recognised.
-    name:       the gesture's name in lower case, e.g. 'swipe_left' (derived).
+    pose:       POSE only: the held pose (:class:`~hand_tracker_ros.poses.Pose` value).
+    pose_name:  POSE only: its name in lower case, e.g. 'thumb_up'.
+    name:       the gesture's name in lower case, e.g. 'swipe_left', 'pose_thumb_up'
+                (derived).
     """
 
     hand_id: int
@@ -75,11 +79,15 @@ class RecognisedGesture:
     confidence: float
     start: float
     end: float
+    pose: int = 0
+    pose_name: str = ''
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.gesture = Gesture(self.gesture)
         self.name = self.gesture.name.lower()
+        if self.gesture == Gesture.POSE:
+            self.name = f'pose_{self.pose_name}'
 
 
 @dataclass

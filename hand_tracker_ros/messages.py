@@ -21,6 +21,7 @@ from .detections import Detections
 from .gestures import RecognisedGesture
 from .hands import Hands
 from .image_conversion import rgb_to_image_fields
+from .poses import PoseResult
 from .tracking import Track, TRACK_SIDES, TrackState
 
 
@@ -89,13 +90,13 @@ def track_ids_by_detection(tracks: Sequence[Track], num_detections: int) -> list
 
 
 def tracked_hand(track: Track, hands: Optional[Hands] = None,
-                 min_handedness: float = 0.8) -> TrackedHand:
+                 min_handedness: float = 0.8, poses: Optional[PoseResult] = None) -> TrackedHand:
     """
     One track as a ``TrackedHand``.
 
     With `hands` (the detections the track was matched against, as Hands), a track matched in
     this frame carries its hand's keypoints, presence and handedness (unknown below
-    `min_handedness`).
+    `min_handedness`), and with `poses` (one per hand of `hands`) its static pose.
     """
     msg = TrackedHand(
         id=int(track.id), bbox=bounding_box(track.box), score=float(track.score),
@@ -103,7 +104,8 @@ def tracked_hand(track: Track, hands: Optional[Hands] = None,
         age=float(track.age), hits=int(track.hits),
         state=TRACK_STATE_CONSTANTS[TrackState(track.state)],
         side=SIDE_CONSTANTS.get(track.side, TrackedHand.SIDE_UNKNOWN),
-        handedness=TrackedHand.HANDEDNESS_UNKNOWN, handedness_score=0.0, presence=-1.0)
+        handedness=TrackedHand.HANDEDNESS_UNKNOWN, handedness_score=0.0, presence=-1.0,
+        pose=TrackedHand.POSE_UNKNOWN, pose_name='unknown', finger_count=-1)
     i = track.det_index
     if hands is None or i is None or not 0 <= i < len(hands):
         return msg
@@ -115,25 +117,33 @@ def tracked_hand(track: Track, hands: Optional[Hands] = None,
     kp = hands.keypoints[i]
     if np.isfinite(kp).all():
         msg.keypoints = [Point(x=float(x), y=float(y), z=float(z)) for x, y, z in kp]
+    if poses is not None and i < len(poses.pose):
+        msg.pose, msg.pose_name = int(poses.pose[i]), poses.names()[i]
+        msg.pose_confidence = float(poses.confidence[i])
+        msg.finger_count = int(poses.count[i])
+        msg.finger_count_confidence = float(poses.count_confidence[i])
     return msg
 
 
 def tracks_to_msg(header, tracks: Sequence[Track], width: int, height: int,
                   hands: Optional[Hands] = None,
-                  min_handedness: float = 0.8) -> TrackedHandArray:
+                  min_handedness: float = 0.8,
+                  poses: Optional[PoseResult] = None) -> TrackedHandArray:
     """
     Return the tracks of one image (`width` x `height` pixels) as a ``TrackedHandArray``.
 
-    `hands`, `min_handedness`: see :func:`tracked_hand`.
+    `hands`, `min_handedness`, `poses`: see :func:`tracked_hand`.
     """
     return TrackedHandArray(header=header, image_width=int(width), image_height=int(height),
-                            hands=[tracked_hand(t, hands, min_handedness) for t in tracks])
+                            hands=[tracked_hand(t, hands, min_handedness, poses)
+                                   for t in tracks])
 
 
 def gesture_to_msg(header, gesture: RecognisedGesture) -> GestureEvent:
     """Return a recognised gesture as a ``hand_tracker/GestureEvent`` (image stamps)."""
     return GestureEvent(header=header, hand_id=int(gesture.hand_id),
                         gesture=int(gesture.gesture), name=gesture.name,
+                        pose=int(gesture.pose),
                         confidence=float(gesture.confidence), start=sec_to_stamp(gesture.start),
                         end=sec_to_stamp(gesture.end))
 

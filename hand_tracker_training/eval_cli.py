@@ -60,11 +60,18 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument('--min-score', type=float, default=0.0,
                         help='drop detections below this score before scoring (default 0.0)')
     parser.add_argument('--threads', type=int, default=2, help='inference threads (default 2)')
+    parser.add_argument('--poses', action='store_true',
+                        help='also the static hand pose (finger count) on sets with finger '
+                             'labels (labels_fingers/ beside labels/, or count class names): '
+                             'pose_accuracy (ground-truth boxes), pose_accuracy_end_to_end, '
+                             'pose_confusion')
     parser.add_argument('--json', required=True, type=Path, help='metrics JSON to write')
     parser.add_argument('--plots', type=Path, help='folder for the PR curve(s) and failures')
     args = parser.parse_args(argv)
     if not (args.suite or has_sources(args)):
         parser.error('give --suite or at least one of --sources, --egohands, --yolo, --coco')
+    if args.poses and args.ssd_only:
+        parser.error('--poses needs the keypoints of the chain (not --ssd-only)')
     return args
 
 
@@ -93,12 +100,32 @@ def _single(args: argparse.Namespace, detector) -> int:
     print(format_table(metrics))
     print(f'latency per image: median {report["latency_ms_median"]:.1f} ms, '
           f'p95 {report["latency_ms_p95"]:.1f} ms ({args.threads} threads)')
+    if args.poses:
+        threshold = (args.threshold if args.threshold is not None
+                     else detector.operating_threshold)
+        _add_poses(report, 'this set', detector, samples, predictions, threshold)
     _write_json(args.json, report)
     if args.plots:
         png = plot_pr_curve(metrics, args.plots / 'pr_curve.png')
         failures = write_failure_cases(samples, predictions, args.plots / 'failures')
         print(f'wrote {png} and {len(failures)} failure cases in {args.plots / "failures"}')
     return 0
+
+
+def _add_poses(report: dict, name: str, detector, samples: Sequence, predictions: Sequence,
+               threshold: float) -> None:
+    """Add the pose accuracy of a set with finger labels to its report, and print it."""
+    from hand_tracker_ros.poses import PoseClassifier
+    from hand_tracker_training.poses import format_confusion, pose_evaluation
+    result = pose_evaluation(detector.chain, PoseClassifier(), samples, predictions, threshold)
+    if result is None:
+        print(f'poses on {name}: no finger labels')
+        return
+    report.update(result)
+    print(f'finger count on {name} ({result["pose_hands"]} hands): ground-truth boxes '
+          f'{result["pose_accuracy"]:.3f}, end to end at {threshold:g} '
+          f'{result["pose_accuracy_end_to_end"]:.3f}')
+    print(format_confusion(result['pose_confusion']['ground_truth_boxes']))
 
 
 def _evaluate_sets(detector, sets: dict, min_score: float) -> tuple[dict, dict]:
@@ -138,6 +165,10 @@ def _suite(args: argparse.Namespace, detector) -> int:
         print(f'handedness on {name} (sided at {min_confidence:g}): ' + ', '.join(
             f'{k} {v["correct"]}/{v["sided"]} ({v["unknown"]} unknown)'
             for k, v in report.items()))
+    if args.poses:
+        for name, samples in sets.items():
+            if name != POOLED:
+                _add_poses(reports[name], name, detector, samples, predictions[name], threshold)
     _write_json(args.json, {'model': str(args.model), 'backend': detector.name,
                             'threshold': threshold, 'threshold_from': origin,
                             'sets': {n: r for n, r in reports.items() if n != POOLED},

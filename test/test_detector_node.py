@@ -500,10 +500,15 @@ def _webcam_frame():
 
 def test_default_chain_publishes_keypoints_presence_and_handedness(shared_data):
     """The shipped SSD + MediaPipe palm and landmark models on a real held-out webcam frame."""
-    from hand_tracker.msg import TrackedHand
+    from hand_tracker.msg import GestureEvent, TrackedHand
+    from hand_tracker_training.poses import finger_labels
+    from rclpy.qos import QoSProfile
     sample, rgb = _webcam_frame()
-    proc = NodeProcess('-r', '__ns:=/chain', '-p', 'tracker.min_hits:=1', ssd_only=False)
+    proc = NodeProcess('-r', '__ns:=/chain', '-p', 'tracker.min_hits:=1', '-p',
+                       'poses.hold_time:=0.05', ssd_only=False)
     c = Client(namespace='/chain')
+    events = []
+    c.node.create_subscription(GestureEvent, 'gestures', events.append, QoSProfile(depth=50))
     try:
         c.wait_connected(proc)
         assert 'chain: SSD + palm proposals, landmarks hand_landmark_full.tflite' in proc.text()
@@ -531,6 +536,15 @@ def test_default_chain_publishes_keypoints_presence_and_handedness(shared_data):
         assert hand.handedness in (TrackedHand.HANDEDNESS_UNKNOWN, TrackedHand.HANDEDNESS_LEFT,
                                    TrackedHand.HANDEDNESS_RIGHT)
         assert (hand.handedness_score == 0.0) == (hand.handedness == 0)
+        # the static pose: the labelled finger count, a named pose held 3 frames -> one event
+        assert hand.finger_count == finger_labels(sample.image_path)[1][0]
+        assert 0.5 <= hand.finger_count_confidence <= 1.0
+        assert hand.pose != TrackedHand.POSE_UNKNOWN and hand.pose_name
+        deadline = time.monotonic() + 5
+        while not events and time.monotonic() < deadline:
+            c.ex.spin_once(timeout_sec=0.02)
+        assert [(e.gesture, e.pose, e.name) for e in events] == [
+            (GestureEvent.POSE, hand.pose, f'pose_{hand.pose_name}')], proc.text()[-3000:]
     finally:
         c.close()
         proc.stop()
