@@ -28,10 +28,6 @@ from hand_tracker.msg import GestureEvent, TrackedHandArray
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
 from rclpy.node import Node
-try:  # Iron and later
-    from rclpy.event_handler import SubscriptionEventCallbacks
-except ImportError:  # Humble
-    from rclpy.qos_event import SubscriptionEventCallbacks
 from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_sensor_data, QoSProfile
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -188,7 +184,7 @@ class DetectorCore:
         qos_overrides = QoSOverridingOptions.with_default_policies()
         # frames the middleware lost before this node saw them (best effort: the reader's
         # history overflowed, or a shared-memory buffer was reused): counted, never silent
-        events = SubscriptionEventCallbacks(message_lost=self._on_message_lost)
+        events = ros_compat.subscription_event_callbacks(message_lost=self._on_message_lost)
         if p('use_compressed'):
             self.sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_compressed,

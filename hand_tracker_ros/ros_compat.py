@@ -47,6 +47,20 @@ def fastdds_profile_variable_name(environ: Optional[Mapping[str, str]] = None) -
     return FASTDDS_PROFILE_VARIABLES[1] if fast_dds_2 else FASTDDS_PROFILE_VARIABLES[0]
 
 
+def subscription_event_callbacks(**callbacks):
+    """
+    Return rclpy's ``SubscriptionEventCallbacks(**callbacks)``.
+
+    It lives in ``rclpy.event_handler`` since Iron; Humble has it in ``rclpy.qos_event`` (which
+    Iron and Jazzy keep as a deprecated alias).
+    """
+    try:
+        from rclpy.event_handler import SubscriptionEventCallbacks
+    except ImportError:  # Humble
+        from rclpy.qos_event import SubscriptionEventCallbacks
+    return SubscriptionEventCallbacks(**callbacks)
+
+
 def add_pre_set_parameters_callback(node: Node, callback: Callable[[list], list]) -> bool:
     """
     Register `callback` to rewrite parameter lists before they are set; False if unsupported.
