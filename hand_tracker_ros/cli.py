@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from .resources import default_params_file, sample_video, use_shm_profile
-from .shutdown import REQUEST, Shutdown
+from .shutdown import REQUEST, run_main, Shutdown
 
 
 class StartupError(RuntimeError):
@@ -275,8 +275,11 @@ NODE_COMMANDS = ('detect', 'camera')
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    """Run a ``hand-tracker`` command; returns its exit status."""
-    REQUEST.install()  # before the heavy imports: the first SIGINT/SIGTERM is never lost
+    """Run a ``hand-tracker`` command and exit with its status (SIGINT/SIGTERM: ``run_main``)."""
+    run_main(lambda: _main(argv))
+
+
+def _main(argv: Optional[list[str]]) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in NODE_COMMANDS and not {'-h', '--help'} & set(argv[1:2]):
         # everything after the command is ROS's (argparse would take --ros-args for its own)
