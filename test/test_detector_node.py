@@ -557,9 +557,16 @@ def test_missing_landmark_model_names_the_file_and_publishes_nothing_unverified(
     c = Client(namespace='/no_landmarks')
     try:
         c.wait_connected(proc)
-        stamp = c.send(image_msg(rgb))
-        assert c.wait_for(stamp, timeout=3.0) is None, 'no unverified boxes are published'
-        assert c.wait_for_log(proc, stamp)
+        # one best-effort frame can be lost right after discovery (seen in a CI run): send
+        # until the node says it dropped one; none of them may come back with boxes
+        logged = False
+        for _ in range(5):
+            stamp = c.send(image_msg(rgb))
+            assert c.wait_for(stamp, timeout=2.0) is None, 'no unverified boxes are published'
+            logged = c.wait_for_log(proc, stamp, timeout=3.0)
+            if logged:
+                break
+        assert logged, proc.text()[-3000:]
         time.sleep(1.0)
         log = proc.text()
         assert proc.alive(), log
