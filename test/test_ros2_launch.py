@@ -54,12 +54,17 @@ def _topic_types(domain) -> dict:
 
 def _check_topics_and_headers(domain, listener):
     assert listener.wait_count('detections', 5, timeout=60)
-    types = _topic_types(domain)
     expected = {'image': 'sensor_msgs/msg/Image', 'camera_info': 'sensor_msgs/msg/CameraInfo',
                 'detections': 'vision_msgs/msg/Detection2DArray',
                 'detections/image': 'sensor_msgs/msg/Image',
                 'hands': 'hand_tracker/msg/TrackedHandArray',
                 'gestures': 'hand_tracker/msg/GestureEvent'}
+    # a CLI process discovers the graph from scratch in its 3 s: under load one listing missed
+    # a topic (Jazzy part of a CI run); list again before judging
+    for _ in range(3):
+        types = _topic_types(domain)
+        if all(f'/{NS}/{name}' in types for name in expected):
+            break
     for name, typ in expected.items():
         assert types.get(f'/{NS}/{name}') == typ, f'/{NS}/{name} missing or wrong: {types}'
         assert f'/{name}' not in types, f'/{name} outside the namespace: {types}'
