@@ -10,7 +10,8 @@ every frame is a new scene, the worst case for a tracker). ``pan``: a 640x480 wi
 smoothly (80 px/s, back and forth) over one of them resized to 800x600, the next every 3 s: a
 video whose hands move continuously, as a camera's do. Each stamp is the ROS clock at publish
 time, so a subscriber on this machine measures image-to-output latency as now - header.stamp.
-Prints `published N` at the end.
+Prints `start T` (time.monotonic() of frame 0; frame k is due at T + k / rate) before the first
+frame and `published N` at the end.
 """
 import argparse
 from pathlib import Path
@@ -81,6 +82,7 @@ def main() -> int:
     period = 1.0 / a.rate
     n = 0
     t0 = time.monotonic()
+    print(f'start {t0:.6f}', flush=True)  # CLOCK_MONOTONIC, the same in every process here
     next_t = t0
     while time.monotonic() - t0 < a.duration:
         msg = Image(height=a.height, width=a.width, encoding='rgb8', is_bigendian=0,

@@ -27,14 +27,20 @@ REPO = Path(__file__).resolve().parents[1]
 FRAMES = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
 
 
-def start_nodes(fps: float, env: dict) -> dict:
+def start_nodes(fps: float, env: dict, log_dir: Path, memory_period: float,
+                trace: bool) -> dict:
+    """Start the camera and the detector (the default chain), their logs in `log_dir`."""
     cli = [sys.executable, '-m', 'hand_tracker_ros.cli']
-    log = open(os.devnull, 'w')
+    log_dir.mkdir(parents=True, exist_ok=True)
+    detector_args = ['-p', f'memory_report_period:={memory_period}',
+                     '-p', f'memory_trace:={str(trace).lower()}', '-p', 'stats_period:=10.0']
     return {
         'camera': subprocess.Popen(cli + ['camera', '--ros-args', '-p', f'source:={FRAMES}',
                                           '-p', 'loop:=true', '-p', f'fps:={fps}'],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT),
-        'hand_detector': subprocess.Popen(cli + ['detect'], env=env, stdout=log,
+                                   env=env, stdout=open(log_dir / 'camera.log', 'w'),
+                                   stderr=subprocess.STDOUT),
+        'hand_detector': subprocess.Popen(cli + ['detect', '--ros-args', *detector_args],
+                                          env=env, stdout=open(log_dir / 'hand_detector.log', 'w'),
                                           stderr=subprocess.STDOUT),
     }
 
@@ -45,12 +51,20 @@ class Listener:
     def __init__(self):
         import rclpy
         from rclpy.qos import QoSProfile
+        from hand_tracker.msg import TrackedHandArray
+        from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
         rclpy.init()
         self.node = rclpy.create_node('soak_listener')
         self.lock = threading.Lock()
         self.samples: list[tuple[float, float]] = []
         self.node.create_subscription(Detection2DArray, 'detections', self._on,
+                                      QoSProfile(depth=50))
+        # subscribed, so that the detector draws and publishes them: every stage runs
+        self.annotated = self.hands = 0
+        self.node.create_subscription(Image, 'detections/image', self._on_annotated,
+                                      QoSProfile(depth=2))
+        self.node.create_subscription(TrackedHandArray, 'hands', self._on_hands,
                                       QoSProfile(depth=50))
         self.thread = threading.Thread(target=self._spin, daemon=True)
         self.thread.start()
@@ -61,6 +75,14 @@ class Listener:
         with self.lock:
             self.samples.append((time.monotonic(), (now - stamp) / 1e6))
 
+    def _on_annotated(self, msg) -> None:
+        with self.lock:
+            self.annotated += 1
+
+    def _on_hands(self, msg) -> None:
+        with self.lock:
+            self.hands += len(msg.hands)
+
     def _spin(self) -> None:
         import rclpy
         from rclpy.executors import ExternalShutdownException
@@ -69,16 +91,21 @@ class Listener:
         except ExternalShutdownException:
             pass
 
-    def take(self) -> list[tuple[float, float]]:
+    def take(self) -> tuple[list[tuple[float, float]], int, int]:
+        """Return the (arrival, latency) samples, annotated images and hands since the last."""
         with self.lock:
             out, self.samples = self.samples, []
-        return out
+            counts = self.annotated, self.hands
+            self.annotated = self.hands = 0
+        return (out, *counts)
 
 
 def sample(procs: dict, listener: Listener, period: float, t0: float) -> dict:
-    got = listener.take()
+    got, annotated, hands = listener.take()
     lat = np.array([v for _, v in got]) if got else np.array([np.nan])
     row = {'t_s': round(time.monotonic() - t0, 1), 'rate_hz': round(len(got) / period, 2),
+           'annotated_hz': round(annotated / period, 2),
+           'hands_per_frame': round(hands / max(1, len(got)), 2),
            'latency_ms_median': round(float(np.median(lat)), 2),
            'latency_ms_p95': round(float(np.percentile(lat, 95)), 2)}
     for name, p in procs.items():
@@ -86,9 +113,10 @@ def sample(procs: dict, listener: Listener, period: float, t0: float) -> dict:
     return row
 
 
-def trend(rows: list[dict], key: str) -> float:
-    """Least-squares slope of ``key`` per hour, leaving out the first (warm-up) sample."""
-    rows = rows[1:] if len(rows) > 2 else rows
+def trend(rows: list[dict], key: str, warmup_s: float = 0.0) -> float:
+    """Least-squares slope of ``key`` per hour after `warmup_s` (at least the first sample)."""
+    kept = [r for r in rows[1:] if r['t_s'] >= warmup_s]
+    rows = kept if len(kept) >= 2 else rows
     t = np.array([r['t_s'] for r in rows]) / 3600.0
     v = np.array([r[key] for r in rows], dtype=float)
     ok = np.isfinite(v)
@@ -97,12 +125,17 @@ def trend(rows: list[dict], key: str) -> float:
     return float(np.polyfit(t[ok], v[ok], 1)[0])
 
 
-def report(rows: list[dict], procs: dict) -> dict:
+def report(rows: list[dict], procs, warmup_s: float = 0.0) -> dict:
     summary = {}
     for name in procs:
         key = f'rss_mb_{name}'
         summary[f'{name} RSS MB first/last'] = (rows[0][key], rows[-1][key])
         summary[f'{name} RSS slope MB/h'] = round(trend(rows, key), 2)
+        after = [r[key] for r in rows if r['t_s'] >= warmup_s]
+        if after:
+            summary[f'{name} RSS MB min/max after warm-up'] = (min(after), max(after))
+        summary[f'{name} RSS slope MB/h after {warmup_s / 60:g} min warm-up'] = round(
+            trend(rows, key, warmup_s), 2)
     q = max(1, len(rows) // 4)
     for key in ('latency_ms_median', 'latency_ms_p95'):
         summary[f'{key} first/last quarter'] = (
@@ -120,12 +153,20 @@ def main() -> int:
     ap.add_argument('--fps', type=float, default=30.0)
     ap.add_argument('--sample', type=float, default=10.0, help='seconds between samples')
     ap.add_argument('--json', type=Path, help='write samples and summary here')
+    ap.add_argument('--logs', type=Path, default=Path('soak_logs'),
+                    help="the nodes' logs (the detector's memory lines among them) go here")
+    ap.add_argument('--memory-period', type=float, default=60.0,
+                    help="seconds between the detector's memory log lines (RSS, glibc heap)")
+    ap.add_argument('--trace', action='store_true',
+                    help='the detector adds its Python heap by component (tracemalloc; slower)')
+    ap.add_argument('--warmup', type=float, default=10.0,
+                    help='minutes left out of the RSS slope (start-up, first allocations)')
     a = ap.parse_args()
     from hand_tracker_ros.cli import use_shm_profile
     use_shm_profile()
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(150, 230)))
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    procs = start_nodes(a.fps, dict(os.environ))
+    procs = start_nodes(a.fps, dict(os.environ), a.logs, a.memory_period, a.trace)
     rows: list[dict] = []
     try:
         listener = Listener()
@@ -145,7 +186,7 @@ def main() -> int:
             p.terminate()
         for p in procs.values():
             p.wait(10)
-    summary = report(rows, procs)
+    summary = report(rows, procs, a.warmup * 60)
     print('summary:', json.dumps(summary, indent=1))
     if a.json:
         a.json.write_text(json.dumps({'samples': rows, 'summary': summary}, indent=1))

@@ -43,6 +43,7 @@ from .backends import Detector, load_detector, ModelLoadError
 from .chain import CHAIN_GROUPS, ChainResult, HandChain
 from .detections import Detections
 from .gestures import GestureParams, GestureRecognizer
+from .memory import MemoryReport, trim as memory_trim
 from .pipeline import FramePipeline
 from .poses import PoseClassifier, PoseHolds, PoseParams
 from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
@@ -226,6 +227,15 @@ class DetectorCore:
                 read_only=True)
         declare('stats_period', 5.0, 'seconds between statistics log lines', read_only=True,
                 floating_point_range=_float_range(0.1, 3600.0))
+        declare('memory_report_period', 0.0, 'seconds between memory log lines (RSS, glibc heap; '
+                'checked with the statistics); 0 = off', read_only=True,
+                floating_point_range=_float_range(0.0, 86400.0))
+        declare('malloc_trim_period', 60.0, "seconds between returning glibc's free arena pages "
+                'to the system (malloc_trim; RSS otherwise creeps up with fragmentation, see '
+                'README); 0 = never', read_only=True,
+                floating_point_range=_float_range(0.0, 86400.0))
+        declare('memory_trace', False, 'add Python heap growth by component to the memory lines '
+                '(tracemalloc: slower; for finding leaks)', read_only=True)
         declare('input_timeout', 3.0, 'warn when no image arrived for this many seconds',
                 floating_point_range=_float_range(0.1, 3600.0))
         groups = [('tracker', TrackerParams, False), ('gestures', GestureParams, False),
@@ -490,6 +500,7 @@ class DetectorCore:
 
     # ------------------------------------------------------------------ statistics
     def _log_stats(self) -> None:
+        self._log_memory()
         silent = time.monotonic() - self._last_input
         timeout = self.get_parameter('input_timeout').value
         if silent > timeout:
@@ -502,6 +513,25 @@ class DetectorCore:
         self._warned_silent = False
         drops = ', '.join(f'{k} {v}' for k, v in sorted(self.drop_reasons.items())) or 'none'
         self.get_logger().info(f'{self.pipeline.stats.summary()}; drops by reason: {drops}')
+
+    def _log_memory(self) -> None:
+        """Every malloc_trim_period trim glibc's heap, every memory_report_period log memory."""
+        now = time.monotonic()
+        trim_period = self.get_parameter('malloc_trim_period').value
+        if trim_period > 0 and now - getattr(self, '_trimmed_at', 0.0) >= trim_period - 1e-3:
+            self._trimmed_at = now
+            self._freed_mb = getattr(self, '_freed_mb', 0.0) + (memory_trim() or 0.0)
+        period = self.get_parameter('memory_report_period').value
+        if period <= 0:
+            return
+        if getattr(self, '_memory', None) is None:
+            self._memory = MemoryReport(trace=self.get_parameter('memory_trace').value)
+            self._memory_at = now - period
+        if now - self._memory_at >= period - 1e-3:
+            self._memory_at = now
+            trimmed = f'; malloc_trim freed {self._freed_mb:.1f} MB in all' if trim_period > 0 \
+                else ''
+            self.get_logger().info(self._memory.line() + trimmed)
 
 
 class HandDetectorNode(DetectorCore, Node):

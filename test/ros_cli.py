@@ -55,6 +55,12 @@ def ros2(domain: int, *args: str, timeout: float = 60.0, tries: int = 10,
     such as ``lifecycle get``, prints nothing when it did not find the service in time; seen
     under load).
     """
+    args = list(args)
+    if '--no-daemon' in args and '--spin-time' not in args:
+        # the CLI's own discovery wait (0.5 s) is too short on a loaded machine: 10 tries of
+        # `param set` all said 'Node not found' in a CI run
+        at = args.index('--no-daemon') + 1
+        args[at:at] = ['--spin-time', '2.0']
     for _ in range(tries):
         res = procs.run([str(ROS2), *args], env=ros_env(domain), stdout=subprocess.PIPE,
                         stderr=subprocess.STDOUT, text=True, timeout=timeout)
