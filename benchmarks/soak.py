@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -110,7 +111,24 @@ def sample(procs: dict, listener: Listener, period: float, t0: float) -> dict:
            'latency_ms_p95': round(float(np.percentile(lat, 95)), 2)}
     for name, p in procs.items():
         row[f'rss_mb_{name}'] = round(psutil.Process(p.pid).memory_info().rss / 2**20, 1)
+        row.update({f'{k}_mb_{name}': v for k, v in rss_parts(p.pid).items()})
     return row
+
+
+def rss_parts(pid: int) -> dict:
+    """
+    Return RSS split as the kernel counts it: anonymous (heaps, stacks), file (code, libraries).
+
+    And shmem: shared memory, which here is Fast DDS's shared-memory segments (its own and every
+    peer's): their pages count once touched, so RSS steps up as a peer's segment fills.
+    """
+    out = {}
+    with open(f'/proc/{pid}/status') as f:
+        for line in f:
+            key, _, value = line.partition(':')
+            if key in ('RssAnon', 'RssFile', 'RssShmem'):
+                out[key.lower().replace('rss', 'rss_')] = round(int(value.split()[0]) / 1024, 1)
+    return out
 
 
 def trend(rows: list[dict], key: str, warmup_s: float = 0.0) -> float:
@@ -136,6 +154,11 @@ def report(rows: list[dict], procs, warmup_s: float = 0.0) -> dict:
             summary[f'{name} RSS MB min/max after warm-up'] = (min(after), max(after))
         summary[f'{name} RSS slope MB/h after {warmup_s / 60:g} min warm-up'] = round(
             trend(rows, key, warmup_s), 2)
+        for part in ('anon', 'file', 'shmem'):
+            key = f'rss_{part}_mb_{name}'
+            if key in rows[0]:
+                summary[f'{name} Rss{part} MB first/last, slope MB/h after warm-up'] = (
+                    rows[0][key], rows[-1][key], round(trend(rows, key, warmup_s), 2))
     q = max(1, len(rows) // 4)
     for key in ('latency_ms_median', 'latency_ms_p95'):
         summary[f'{key} first/last quarter'] = (
@@ -144,6 +167,69 @@ def report(rows: list[dict], procs, warmup_s: float = 0.0) -> dict:
         summary[f'{key} slope ms/h'] = round(trend(rows, key), 2)
     summary['rate_hz median'] = float(np.median([r['rate_hz'] for r in rows]))
     return summary
+
+
+MEMORY_LINE = re.compile(
+    r'\[(?P<t>[0-9.]+)\] \[hand_detector\]: memory: RSS (?P<rss>[0-9.]+) MB; malloc in use '
+    r'(?P<in_use>[0-9.]+) MB, free in arenas (?P<free>[0-9.]+) MB, mmapped (?P<mmapped>[0-9.]+) MB'
+    r'(?:.*?malloc_trim freed (?P<freed>[0-9.-]+) MB)?')
+
+
+def memory_lines(log: Path) -> list[dict]:
+    """Return the detector's memory log lines as dicts (t_s from the first one)."""
+    out = []
+    for m in MEMORY_LINE.finditer(log.read_text() if log.is_file() else ''):
+        row = {k: float(v) for k, v in m.groupdict().items() if v is not None}
+        out.append(row)
+    for row in out:
+        row['t_s'] = row['t'] - out[0]['t']
+    return out
+
+
+def load_rows(path: Path) -> list[dict]:
+    """Return the samples of a --json file, or of this script's printed output (one per line)."""
+    text = path.read_text()
+    if text.lstrip().startswith('{"samples"'):
+        return json.loads(text)['samples']
+    return [json.loads(line) for line in text.splitlines() if line.startswith('{"t_s"')]
+
+
+def plot(rows: list[dict], memory: list[dict], png: Path, warmup_s: float) -> None:
+    """RSS of both processes, and the detector's glibc heap, over the run."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6.5), sharex=True)
+    t = np.array([r['t_s'] for r in rows]) / 60.0
+    for key, label in (('rss_mb_hand_detector', 'hand_detector'), ('rss_mb_camera', 'camera')):
+        ax1.plot(t, [r[key] for r in rows], label=f'{label} RSS (every {t[1] - t[0]:.2g} min)'
+                 if len(t) > 1 else label)
+    for part, ls in (('anon', '--'), ('file', '-.'), ('shmem', ':')):
+        key = f'rss_{part}_mb_hand_detector'
+        if key in rows[0]:
+            ax1.plot(t, [r[key] for r in rows], ls=ls, lw=1, label=f'hand_detector Rss{part}')
+    ax1.axvline(warmup_s / 60.0, color='grey', ls=':', label='end of warm-up')
+    ax1.set_ylabel('RSS (MB)')
+    ax1.legend(loc='center right', fontsize=8)
+    ax1.grid(alpha=0.3)
+    if memory:
+        tm = np.array([m['t_s'] for m in memory]) / 60.0
+        for key, label in (('in_use', 'malloc in use'), ('free', 'free in arenas'),
+                           ('mmapped', 'mmapped')):
+            ax2.plot(tm, [m[key] for m in memory], label=label)
+        if 'freed' in memory[-1]:
+            ax2.plot(tm, [m.get('freed', np.nan) for m in memory], ls='--',
+                     label='malloc_trim freed (cumulative)')
+        ax2.legend(loc='upper left', fontsize=8)
+    ax2.set_ylabel('detector heap (MB)')
+    ax2.set_xlabel('minutes')
+    ax2.grid(alpha=0.3)
+    hours = (rows[-1]['t_s'] - rows[0]['t_s']) / 3600.0
+    fig.suptitle(f'soak: {hours:.2f} h, median {np.median([r["rate_hz"] for r in rows]):.1f} Hz '
+                 'detections out')
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
 
 
 def main() -> int:
@@ -161,7 +247,18 @@ def main() -> int:
                     help='the detector adds its Python heap by component (tracemalloc; slower)')
     ap.add_argument('--warmup', type=float, default=10.0,
                     help='minutes left out of the RSS slope (start-up, first allocations)')
+    ap.add_argument('--plot', type=Path, help='plot RSS and the heap over the run (PNG)')
+    ap.add_argument('--replot', type=Path, metavar='SAMPLES',
+                    help='no run: summarise and plot the samples of an earlier run (its --json, '
+                         "or its printed output) with the detector's log in --logs")
     a = ap.parse_args()
+    if a.replot:
+        rows = load_rows(a.replot)
+        print('summary:', json.dumps(report(rows, ('camera', 'hand_detector'), a.warmup * 60),
+                                     indent=1))
+        if a.plot:
+            plot(rows, memory_lines(a.logs / 'hand_detector.log'), a.plot, a.warmup * 60)
+        return 0
     from hand_tracker_ros.cli import use_shm_profile
     use_shm_profile()
     os.environ.setdefault('ROS_DOMAIN_ID', str(random.randint(150, 230)))
@@ -190,6 +287,8 @@ def main() -> int:
     print('summary:', json.dumps(summary, indent=1))
     if a.json:
         a.json.write_text(json.dumps({'samples': rows, 'summary': summary}, indent=1))
+    if a.plot:
+        plot(rows, memory_lines(a.logs / 'hand_detector.log'), a.plot, a.warmup * 60)
     return 0
 
 
