@@ -2,6 +2,7 @@
 import os
 from pathlib import Path
 import random
+import signal
 import tempfile
 
 from hand_tracker_ros.resources import fastdds_profile_variable
@@ -24,6 +25,13 @@ os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
 _variable = fastdds_profile_variable()
 if _variable is not None:
     os.environ[_variable] = str(REPO / 'config' / 'fastdds_shm.xml')
+# A non-interactive shell starts a background command (`.ci/run &`, `(pytest &)`) with SIGINT
+# ignored (POSIX), and every process a test starts inherits that: a node's SIGINT before it
+# takes its signals was lost, and `ros2 launch` ignored the parent-death SIGINT of
+# test/procs.py (both seen in a fresh-clone run started that way). A caught signal is reset to
+# the default in a child, so taking Python's own handler back here gives the children theirs.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # One DDS domain per test session so parallel runs on one machine never cross-talk.
 os.environ.setdefault('ROS_DOMAIN_ID', str(random.Random(os.getpid()).randint(1, 101)))
 

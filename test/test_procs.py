@@ -96,3 +96,23 @@ def test_killed_test_run_leaves_no_process(egohands_dir, tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_started_processes_do_not_inherit_an_ignored_sigint():
+    """
+    Every process a test starts can be interrupted, however the test run was started.
+
+    A test run started in the background of a non-interactive shell has SIGINT ignored, and a
+    child inherits that; conftest.py takes Python's handler back, which resets it in a child.
+    """
+    proc = procs.start(['sleep', '30'])
+    try:
+        time.sleep(0.2)
+        status = Path(f'/proc/{proc.pid}/status').read_text()
+        ignored = int(next(line.split()[1] for line in status.splitlines()
+                           if line.startswith('SigIgn:')), 16)
+        assert not ignored & (1 << (signal.SIGINT - 1)), status
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(5) == -signal.SIGINT
+    finally:
+        procs.end(proc, signal.SIGKILL)
