@@ -22,7 +22,8 @@ import yaml
 
 MODEL = REPO / 'models' / 'model.tflite'
 SET_KEYS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'images', 'hands',
-            'latency_ms_median', 'latency_ms_p95', 'threshold', 'precision', 'recall', 'F1'}
+            'latency_ms_median', 'latency_ms_p95', 'threshold', 'precision', 'recall', 'F1',
+            'recall_by_height'}
 
 
 @pytest.fixture(scope='module')
@@ -52,9 +53,10 @@ def test_shipped_suite_rows_json_and_plots(shared_data, model_dir, tmp_path, cap
     pooled = report['pooled']
     assert pooled['images'] == 6 * len(names)
     assert pooled['hands'] == sum(r['hands'] for r in report['sets'].values())
-    lines = capsys.readouterr().out.splitlines()
-    rows = [line for line in lines if line.startswith('| ')][1:]
-    assert [r.split('|')[1].strip() for r in rows] == names + ['**pooled**']
+    metrics_table, height_table = capsys.readouterr().out.split('by hand height')
+    for table in (metrics_table, height_table):  # the metrics, then recall per hand height
+        rows = [line for line in table.splitlines() if line.startswith('| ')][1:]
+        assert [r.split('|')[1].strip() for r in rows] == names + ['**pooled**']
     assert (tmp_path / 'plots' / 'pr_curves.png').stat().st_size > 10_000
     assert list((tmp_path / 'plots').glob('failures_*.png'))
 

@@ -10,11 +10,13 @@ Examples::
         --yolo ../shared/data/hand_gestures_roboflow --splits train --out records/
     hand-tracker-dataset stats --yolo ../shared/data/hand_gestures_roboflow --splits train,valid
     hand-tracker-dataset parts --markdown docs/DATA_SPLITS.md
+    hand-tracker-dataset far-hands --out data/far_hands
 
 ``convert`` writes ``<set>.record`` (or ``<set>.record-0000k-of-0000n`` with ``--shards n``)
 per set (``train``, ``val``, ``test``; ``all`` with ``--split none`` or ``--videos``),
 ``label_map.pbtxt``, ``stats.json``, ``stats_<set>.png`` and ``previews/<set>/*.png``.
-The data source options are those of every command (:mod:`.sources`).
+The data source options are those of every command (:mod:`.sources`). ``far-hands`` writes
+the generated far-hands test set, a YOLO folder (:mod:`.far_hands`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Optional
 
 from hand_tracker_ros.label_map import write_label_map
 from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
+from hand_tracker_training.datasets import far_hands
 from hand_tracker_training.datasets.download import (download_egohands, EGOHANDS_ARCHIVE_URL,
                                                      EGOHANDS_URL)
 from hand_tracker_training.datasets.parts import DATA_SPLITS, parts_table, read_data_splits
@@ -57,6 +60,9 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                        help='split file (default: config/data_splits.yaml)')
     parts.add_argument('--data-root', type=Path, help="data folder (default: the file's root)")
     parts.add_argument('--markdown', type=Path, help='also write the table page here')
+    far_hands.add_arguments(sub.add_parser(
+        'far-hands', help='generate the far-hands test set (small hands pasted into hand-free '
+                          'scenes, test parts only) as a YOLO folder'))
     download = sub.add_parser('download', help='download and unzip EgoHands (1.3 GB)')
     download.add_argument('--dest', type=Path, required=True, help='folder to unzip into')
     download.add_argument('--url', action='append',
@@ -131,6 +137,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         if args.command == 'parts':
             _parts(args)
+            return 0
+        if args.command == 'far-hands':
+            far_hands.run(args)
             return 0
         sets = load_source_sets(args)
         if not sets:
