@@ -101,6 +101,15 @@ def _parts(args: argparse.Namespace) -> None:
         f'\n`{spec["sample"]["file"]}`, the video the README\'s first command runs on, is '
         f'{spec["group"]} `{spec["sample"]["group"]}` of the {name} test part.\n'
         for name, spec in config['sources'].items() if spec.get('sample'))
+    far = (f'\nThe generated far-hands test set (`hand-tracker-dataset far-hands`, the '
+           f'`far_hands` row of `config/eval_suite.yaml`; '
+           f'`hand_tracker_training/datasets/far_hands.py` says exactly how) reads test parts '
+           f'only: the people pasted are whole images of the '
+           f'{" and ".join(f"{name} test part" for name in far_hands.PEOPLE)}, shrunk so that '
+           f'their hands are {far_hands.MIN_HEIGHT:.0%}-{far_hands.MAX_HEIGHT:.0%} of the '
+           f'image height; the scenes are rectangles of the {far_hands.SCENES} test frames '
+           f'that keep away from every labelled hand (every hand there is labelled). Nothing '
+           f'is trained, selected or calibrated on it.\n')
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(
@@ -109,7 +118,7 @@ def _parts(args: argparse.Namespace) -> None:
             f'defined (its comments give the rules and the reasons). Images are assigned by '
             f'group (EgoHands video, webcam recording session, Roboflow source photo); no '
             f'group is in two parts. Model selection and threshold calibration use train and '
-            f'val only.\n\n{table}\n{samples}', encoding='utf-8')
+            f'val only.\n\n{table}\n{samples}{far}', encoding='utf-8')
 
 
 def _stats(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
