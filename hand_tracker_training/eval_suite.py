@@ -15,8 +15,9 @@ differs), or gives a format and a path, so a user's own set drops in without cod
 A ``generate`` entry is a set made from test parts by a generator of :data:`GENERATORS`
 (:mod:`~hand_tracker_training.datasets.far_hands`): it is written to ``path`` when absent or
 made with other parameters, then read as a YOLO folder. Relative paths are relative to the
-suite file; ``limit: N`` keeps N images spread evenly over the set (quick runs). The operating threshold is ``--threshold``, else the model's own
-(``score_threshold`` in ``model_info.yaml`` beside the model), else the node's default 0.5.
+suite file; ``limit: N`` keeps N images spread evenly over the set (quick runs). The operating
+threshold is ``--threshold``, else the model's own (``score_threshold`` in ``model_info.yaml``
+beside the model), else the node's default 0.5.
 """
 from __future__ import annotations
 
