@@ -36,6 +36,12 @@ def far_set(shared_data, tmp_path_factory):
     return far_hands.generate_far_hands(out, COUNT, SEED, data_root=shared_data)
 
 
+def _heights(samples):
+    """Hand height / image height of every box (float64, as the evaluation bins them)."""
+    boxes = [s.boxes.astype(np.float64) for s in samples]
+    return np.concatenate([(b[:, 3] - b[:, 1]) / s.height for b, s in zip(boxes, samples)])
+
+
 def _files(folder):
     return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob('*'))
             if p.is_file()}
@@ -73,7 +79,7 @@ def test_hands_are_small_and_labels_cover_the_pasted_hands(far_set, config, shar
     samples = load_yolo(far_set, ['test'], progress=False)
     assert [s.image_path.rsplit('/', 1)[-1] for s in samples] == \
         [e['file'] for e in manifest['images']]
-    heights = np.concatenate([(s.boxes[:, 3] - s.boxes[:, 1]) / s.height for s in samples])
+    heights = _heights(samples)
     assert len(heights) >= COUNT
     # 4-15 %, give or take the rounding of a paste to whole pixels
     assert heights.min() >= far_hands.MIN_HEIGHT - 0.002
@@ -130,7 +136,7 @@ def test_the_suite_generates_it_and_reports_recall_per_hand_height(shared_data, 
     report = json.loads(out.read_text())
     names = [name for name, _, _ in HEIGHT_BINS]
     far = load_yolo(tmp_path / 'far', ['test'], progress=False)
-    heights = np.concatenate([(s.boxes[:, 3] - s.boxes[:, 1]) / s.height for s in far])
+    heights = _heights(far)
     for name, row in {**report['sets'], 'pooled': report['pooled']}.items():
         bins = row['recall_by_height']
         assert list(bins) == names, name

@@ -13,20 +13,24 @@ What it uses (all ``test`` parts):
 - **people** (pasted, whole image, scaled down): every image of ``hands_webcam_subhih`` test
   (4 recording sessions, 317 frames of a person raising one or two hands; the whole 640x480
   frame is kept, head, shoulders and the room around them, so a hand keeps its body context)
-  and, for one paste in :data:`GESTURE_SHARE`, a whole ``hand_gestures_roboflow`` test photo
-  (phone photos of a hand and forearm; 224x224 as exported). Unlabelled hands: in the webcam
-  set only the raised hand(s) are labelled; a look at 24 evenly spread one-hand test frames
-  found the other arm hanging out of the frame in every one, so no unlabelled hand was seen,
-  but one cannot be ruled out in every frame. The gesture photos show one hand each.
+  and, for a share :data:`GESTURE_SHARE` of the pastes, a whole ``hand_gestures_roboflow``
+  test photo (phone photos of a hand and forearm, 86 labelled hands in 85 photos; 224x224 as
+  exported). Unlabelled hands: in the webcam set only the raised hand(s) are labelled; a look
+  at 24 evenly spread one-hand test frames found the other arm hanging out of the frame in
+  every one, and 24 gesture test photos showed no other hand, but an unlabelled hand cannot be
+  ruled out in every image.
 - **scenes** (the background, no hand in it): ``egohands`` test (video ``CARDS_OFFICE_S_B``,
   1280x720), where every hand, the camera wearer's and the partner's, is labelled. From each
   frame the largest rectangle of the output's aspect ratio that keeps :data:`MARGIN` (a
   fraction of the hand's size, plus :data:`MARGIN_PX`) away from every labelled hand is cut out
   and resized to the output size; frames whose hand-free rectangle is under
-  :data:`MIN_SCENE_FRACTION` of the output height are not used.
+  :data:`MIN_SCENE_FRACTION` of the frame's height are not used (left: 92 of the 100 frames
+  for 4:3, 17 for 16:9, rectangles 336-544 pixels high; many frames show the same wall,
+  chair and table, so the scenes are a few views of one office).
 
 Each image is 640x480 (4:3, a robot's camera) or, with probability :data:`WIDE_SHARE`,
-1280x720. It gets 1 to 3 people, at random places, not overlapping. A person's scale is drawn
+1280x720. It gets up to 3 people (1, 2 or 3 drawn; person, scale and place redrawn up to 20
+times until one fits), at random places, not overlapping. A person's scale is drawn
 so that its largest hand falls in a size bin drawn uniformly from 4-8, 8-12 and 12-15 % of the
 output height (every hand of the paste must stay within 4-15 %), the paste's edge is blended
 over :data:`FEATHER_PX` pixels. Labels are the source boxes scaled and moved with the pixels.
@@ -34,7 +38,8 @@ over :data:`FEATHER_PX` pixels. Labels are the source boxes scaled and moved wit
 The output is a YOLO folder that ``hand-tracker-eval --yolo DIR --yolo-splits test`` and the
 suite read: ``DIR/test/images/far_NNNN.jpg``, ``DIR/test/labels/far_NNNN.txt`` (``0 cx cy w
 h``), ``DIR/data.yaml`` and ``DIR/manifest.json`` (the parameters and, per image, the scene
-rectangle and each paste: source image, scale, place, which label each source box became).
+rectangle and each paste: source image, its pasted size and place, which label each source
+box became).
 The same seed and parameters give the same bytes. Command line::
 
     hand-tracker-dataset far-hands --out data/far_hands            # 300 images, seed 0
