@@ -28,9 +28,9 @@ import sys
 from typing import Optional, Sequence
 
 from hand_tracker_training.datasets.sources import add_source_options, has_sources, load_sources
-from hand_tracker_training.eval_suite import (format_suite_table, load_suite, model_threshold,
-                                              operating_point, plot_pr_curves, POOLED, read_suite,
-                                              write_failure_sheets)
+from hand_tracker_training.eval_suite import (format_height_table, format_suite_table, load_suite,
+                                              model_threshold, operating_point, plot_pr_curves,
+                                              POOLED, read_suite, write_failure_sheets)
 from hand_tracker_training.evaluate import (coco_metrics, evaluate_detector, format_table,
                                             handedness_report, JSON_METRIC_KEYS, plot_pr_curve,
                                             write_failure_cases)
@@ -90,19 +90,29 @@ def _write_json(path: Path, report: dict) -> None:
     print(f'wrote {path}')
 
 
+def _threshold(args: argparse.Namespace, detector) -> tuple[float, str]:
+    """(operating threshold, where it comes from): --threshold, the model's or the chain's."""
+    return ((args.threshold, '--threshold') if args.threshold is not None
+            else model_threshold(args.model) if args.ssd_only
+            else (detector.operating_threshold, 'merge.score_threshold'))
+
+
 def _single(args: argparse.Namespace, detector) -> int:
     samples = load_sources(args, (args.part, 'all'))
     if not samples:
         raise ValueError('the data set has no images')
     metrics, predictions = evaluate_detector(detector, samples, min_score=args.min_score)
-    report = {'model': str(args.model), 'backend': detector.name, **set_report(samples, metrics)}
+    threshold, origin = _threshold(args, detector)
+    report = {'model': str(args.model), 'backend': detector.name, **set_report(samples, metrics),
+              **operating_point(samples, predictions, threshold), 'threshold_from': origin}
     print(f'{args.model} ({detector.name}): {report["images"]} images, {report["hands"]} hands')
     print(format_table(metrics))
     print(f'latency per image: median {report["latency_ms_median"]:.1f} ms, '
           f'p95 {report["latency_ms_p95"]:.1f} ms ({args.threads} threads)')
+    print(f'at the operating threshold {threshold:g} ({origin}): precision '
+          f'{report["precision"]:.3f}, recall {report["recall"]:.3f}; recall by hand height:')
+    print(format_height_table({'this set': report}))
     if args.poses:
-        threshold = (args.threshold if args.threshold is not None
-                     else detector.operating_threshold)
         _add_poses(report, 'this set', detector, samples, predictions, threshold)
     _write_json(args.json, report)
     if args.plots:
@@ -144,9 +154,7 @@ def _evaluate_sets(detector, sets: dict, min_score: float) -> tuple[dict, dict]:
 
 
 def _suite(args: argparse.Namespace, detector) -> int:
-    threshold, origin = ((args.threshold, '--threshold') if args.threshold is not None
-                         else model_threshold(args.model) if args.ssd_only
-                         else (detector.operating_threshold, 'merge.score_threshold'))
+    threshold, origin = _threshold(args, detector)
     sets = load_suite(read_suite(args.suite), args.data_root, args.limit)
     metrics, predictions = _evaluate_sets(detector, sets, args.min_score)
     sets[POOLED] = [s for samples in sets.values() for s in samples]
@@ -155,6 +163,8 @@ def _suite(args: argparse.Namespace, detector) -> int:
                for name, samples in sets.items()}
     print(f'{args.model} ({detector.name}), operating threshold {threshold:g} ({origin}):')
     print(format_suite_table(reports))
+    print('recall at the operating threshold by hand height / image height (hands in the bin):')
+    print(format_height_table(reports))
     min_confidence = getattr(detector, 'min_handedness', None)
     for name, samples in sets.items():
         if name == POOLED or min_confidence is None or not any(

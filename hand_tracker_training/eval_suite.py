@@ -10,10 +10,14 @@ differs), or gives a format and a path, so a user's own set drops in without cod
       - {name: my_yolo, format: yolo, path: /data/my_hands, splits: [test]}
       - {name: my_coco, format: coco, path: /data/hands.json, images: /data/images}
       - {name: my_video, format: egohands, path: /data/egohands, videos: [CARDS_OFFICE_S_B]}
+      - {name: far_hands, generate: far_hands, path: ../data/far_hands, count: 300}
 
-Relative paths are relative to the suite file; ``limit: N`` keeps N images spread evenly over
-the set (quick runs). The operating threshold is ``--threshold``, else the model's own
-(``score_threshold`` in ``model_info.yaml`` beside the model), else the node's default 0.5.
+A ``generate`` entry is a set made from test parts by a generator of :data:`GENERATORS`
+(:mod:`~hand_tracker_training.datasets.far_hands`): it is written to ``path`` when absent or
+made with other parameters, then read as a YOLO folder. Relative paths are relative to the
+suite file; ``limit: N`` keeps N images spread evenly over the set (quick runs). The operating
+threshold is ``--threshold``, else the model's own (``score_threshold`` in ``model_info.yaml``
+beside the model), else the node's default 0.5.
 """
 from __future__ import annotations
 
@@ -22,13 +26,14 @@ from typing import Optional, Sequence
 
 import cv2
 from hand_tracker_ros.detections import Detections
+from hand_tracker_training.datasets import far_hands
 from hand_tracker_training.datasets.coco import load_coco
 from hand_tracker_training.datasets.egohands import load_egohands
 from hand_tracker_training.datasets.parts import DATA_SPLITS, load_part, read_data_splits
 from hand_tracker_training.datasets.sample import Sample
 from hand_tracker_training.datasets.yolo import load_yolo
-from hand_tracker_training.evaluate import (IOU_THRESHOLDS, match_detections, RECALL_THRESHOLDS,
-                                            write_failure_cases)
+from hand_tracker_training.evaluate import (HEIGHT_BINS, IOU_THRESHOLDS, match_detections,
+                                            RECALL_THRESHOLDS, write_failure_cases)
 import numpy as np
 import yaml
 
@@ -38,6 +43,10 @@ NODE_DEFAULT_THRESHOLD = 0.5
 MODEL_INFO = 'model_info.yaml'
 #: The name of the row of every set together.
 POOLED = 'pooled'
+#: Generated sets (``generate:`` in a suite entry): name -> ensure(path, count, seed,
+#: data_splits, data_root) returning the YOLO folder, and that folder's split.
+GENERATORS = {'far_hands': (far_hands.ensure_far_hands, far_hands.SPLIT,
+                            far_hands.DEFAULT_IMAGES, far_hands.DEFAULT_SEED)}
 
 
 def model_threshold(model: str | Path) -> tuple[float, str]:
@@ -71,13 +80,22 @@ def read_suite(path: str | Path) -> list[dict]:
         for key in ('path', 'images'):
             if key in entry:
                 entry[key] = path.parent / entry[key]
-        if 'part' not in entry and entry.get('format') not in ('egohands', 'yolo', 'coco'):
+        if 'generate' in entry:
+            if entry['generate'] not in GENERATORS or 'path' not in entry:
+                raise ValueError(f'{path}: set {entry["name"]}: generate must be one of '
+                                 f'{", ".join(GENERATORS)}, with a path to write it to')
+        elif 'part' not in entry and entry.get('format') not in ('egohands', 'yolo', 'coco'):
             raise ValueError(f'{path}: set {entry["name"]}: give a part of the split file or a '
                              f'format (egohands, yolo, coco) and a path')
     return entries
 
 
 def _read_entry(entry: dict, data_root: Optional[Path]) -> list[Sample]:
+    if 'generate' in entry:
+        ensure, split, count, seed = GENERATORS[entry['generate']]
+        folder = ensure(entry['path'], entry.get('count', count), entry.get('seed', seed),
+                        entry['data_splits'], data_root)
+        return load_yolo(folder, [split], progress=False)
     if 'part' in entry:
         config = read_data_splits(entry['data_splits'], data_root)
         return load_part(entry.get('source', entry['name']), entry['part'], config)
@@ -113,16 +131,30 @@ def operating_point(samples: Sequence[Sample], predictions: Sequence[Detections]
     Compute precision, recall and F1 of the detections scoring at least `threshold`.
 
     Detections are matched greedily at IoU `iou`
-    (:func:`~hand_tracker_training.evaluate.match_detections`).
+    (:func:`~hand_tracker_training.evaluate.match_detections`). ``recall_by_height``: per bin
+    of :data:`~hand_tracker_training.evaluate.HEIGHT_BINS` (hand height / image height),
+    ``{hands, recall}`` of the labelled hands in it (recall None without one).
     """
     tp = fp = fn = 0
+    found, heights = [], []
     for sample, det in zip(samples, predictions):
         det_tp, gt_found = match_detections(sample.boxes, det.filter(threshold), iou)
         tp, fp, fn = tp + int(det_tp.sum()), fp + int((~det_tp).sum()), fn + int((~gt_found).sum())
+        found.extend(gt_found.tolist())
+        boxes = sample.boxes.astype(np.float64)  # float32 would put 8 px of 100 below 8 %
+        heights.extend(((boxes[:, 3] - boxes[:, 1]) / sample.height).tolist())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {'threshold': float(threshold), 'precision': precision, 'recall': recall, 'F1': f1}
+    found_arr, heights_arr = np.asarray(found, bool), np.asarray(heights, np.float64)
+    by_height = {}
+    for name, low, high in HEIGHT_BINS:
+        in_bin = (heights_arr >= low) & (heights_arr < high)
+        n = int(in_bin.sum())
+        by_height[name] = {'hands': n,
+                           'recall': float(found_arr[in_bin].mean()) if n else None}
+    return {'threshold': float(threshold), 'precision': precision, 'recall': recall, 'F1': f1,
+            'recall_by_height': by_height}
 
 
 _ROW_KEYS = (('AP', 'AP'), ('AP@0.5', 'AP50'), ('AP@0.75', 'AP75'), ('AP S', 'APs'),
@@ -136,6 +168,24 @@ def format_suite_table(reports: dict[str, dict]) -> str:
     for name, r in reports.items():
         cells = [f'**{name}**' if name == POOLED else name, str(r['images']), str(r['hands'])]
         cells += ['n/a' if r[key] < 0 else f'{r[key]:.3f}' for _, key in _ROW_KEYS]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def format_height_table(reports: dict[str, dict]) -> str:
+    """
+    One Markdown row per set: recall at the operating point per hand-height bin.
+
+    Cells are ``recall (hands)``; ``n/a`` where the set has no hand of that size.
+    """
+    header = ['set'] + [f'R {name}' for name, _, _ in HEIGHT_BINS]
+    lines = ['| ' + ' | '.join(header) + ' |', '|---|' + '---:|' * (len(header) - 1)]
+    for name, r in reports.items():
+        cells = [f'**{name}**' if name == POOLED else name]
+        for bin_name, _, _ in HEIGHT_BINS:
+            b = r['recall_by_height'][bin_name]
+            cells.append('n/a (0)' if b['recall'] is None
+                         else f'{b["recall"]:.3f} ({b["hands"]})')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 

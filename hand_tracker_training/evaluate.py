@@ -56,6 +56,10 @@ _TABLE_ROWS = (('AP', 'AP'), ('AP@0.5', 'AP50'), ('AP@0.75', 'AP75'), ('AP small
 
 _CATEGORY_ID = 1
 
+#: Recall bins by hand size: (name, low, high) of the box height / the image height, [low, high).
+HEIGHT_BINS = (('<8%', 0.0, 0.08), ('8-12%', 0.08, 0.12), ('12-16%', 0.12, 0.16),
+               ('>16%', 0.16, float('inf')))
+
 #: RGB colours of write_failure_cases: true positives, missed hands, false positives.
 TP_COLOUR = (40, 200, 40)
 MISSED_COLOUR = (230, 30, 30)
@@ -283,26 +287,38 @@ def write_failure_cases(samples: Sequence['Sample'], predictions: Sequence[Detec
     written = []
     for rank, (errors, idx, kept, det_tp, gt_found) in enumerate(scored[:n]):
         sample = samples[idx]
-        bgr = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise FileNotFoundError(f'cannot read image {sample.image_path}')
-        img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        for box in np.asarray(sample.boxes)[~gt_found]:
-            _draw_box(img, box, MISSED_COLOUR, 'missed')
-        for i, (box, score, tp) in enumerate(zip(kept.boxes, kept.scores, det_tp)):
-            _draw_box(img, box, TP_COLOUR if tp else FP_COLOUR, f'{score:.2f}')
-            if kept.keypoints is not None:
-                draw_skeleton(img, kept.keypoints[i], TP_COLOUR if tp else FP_COLOUR)
-        banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
-                  f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
-                  f'(score >= {min_score:g}, IoU >= {iou:g})')
-        draw_label(img, banner, 0, 28, (30, 30, 30), 0.6, 1)
+        img = draw_matches(sample, kept, det_tp, gt_found, min_score, iou)
         stem = f'{Path(sample.image_path).parent.name}_{Path(sample.image_path).stem}'
         path = out_dir / f'{rank:02d}_{errors}err_{stem}.png'
         if not cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
             raise OSError(f'cannot write {path}')
         written.append(path)
     return written
+
+
+def draw_matches(sample: 'Sample', kept: Detections, det_tp: np.ndarray, gt_found: np.ndarray,
+                 min_score: float, iou: float) -> np.ndarray:
+    """
+    Return the RGB image of `sample` annotated with its matches (:func:`match_detections`).
+
+    True positives green, missed ground truth red, false positives yellow (with score and the
+    skeleton when there are keypoints); a banner states the counts.
+    """
+    bgr = cv2.imread(str(sample.image_path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise FileNotFoundError(f'cannot read image {sample.image_path}')
+    img = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    for box in np.asarray(sample.boxes)[~gt_found]:
+        _draw_box(img, box, MISSED_COLOUR, 'missed')
+    for i, (box, score, tp) in enumerate(zip(kept.boxes, kept.scores, det_tp)):
+        _draw_box(img, box, TP_COLOUR if tp else FP_COLOUR, f'{score:.2f}')
+        if kept.keypoints is not None:
+            draw_skeleton(img, kept.keypoints[i], TP_COLOUR if tp else FP_COLOUR)
+    banner = (f'{Path(sample.image_path).name}: TP {int(det_tp.sum())}  '
+              f'missed {int((~gt_found).sum())}  FP {int((~det_tp).sum())}  '
+              f'(score >= {min_score:g}, IoU >= {iou:g})')
+    draw_label(img, banner, 0, 28, (30, 30, 30), 0.6, 1)
+    return img
 
 
 def _fmt(value: Optional[float]) -> str:

@@ -117,6 +117,7 @@ def test_parts_table_and_command(config, shared_data, tmp_path, capsys):
     assert main(['parts', '--data-root', str(shared_data), '--markdown', str(out)]) == 0
     assert table in out.read_text() and table in capsys.readouterr().out
     assert 'session `16_pic` of the hands_webcam_subhih test part' in out.read_text()
+    assert 'far-hands test set' in out.read_text()
 
 
 def test_split_list():

@@ -22,7 +22,8 @@ import yaml
 
 MODEL = REPO / 'models' / 'model.tflite'
 SET_KEYS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'images', 'hands',
-            'latency_ms_median', 'latency_ms_p95', 'threshold', 'precision', 'recall', 'F1'}
+            'latency_ms_median', 'latency_ms_p95', 'threshold', 'precision', 'recall', 'F1',
+            'recall_by_height'}
 
 
 @pytest.fixture(scope='module')
@@ -52,9 +53,10 @@ def test_shipped_suite_rows_json_and_plots(shared_data, model_dir, tmp_path, cap
     pooled = report['pooled']
     assert pooled['images'] == 6 * len(names)
     assert pooled['hands'] == sum(r['hands'] for r in report['sets'].values())
-    lines = capsys.readouterr().out.splitlines()
-    rows = [line for line in lines if line.startswith('| ')][1:]
-    assert [r.split('|')[1].strip() for r in rows] == names + ['**pooled**']
+    metrics_table, height_table = capsys.readouterr().out.split('by hand height')
+    for table in (metrics_table, height_table):  # the metrics, then recall per hand height
+        rows = [line for line in table.splitlines() if line.startswith('| ')][1:]
+        assert [r.split('|')[1].strip() for r in rows] == names + ['**pooled**']
     assert (tmp_path / 'plots' / 'pr_curves.png').stat().st_size > 10_000
     assert list((tmp_path / 'plots').glob('failures_*.png'))
 
@@ -117,3 +119,24 @@ def test_bad_suite_is_a_clear_error(model_dir, tmp_path, capsys):
     assert main(['--model', str(model_dir / 'model.tflite'), '--suite', str(suite),
                  '--json', str(tmp_path / 'o.json')]) == 2
     assert 'format' in capsys.readouterr().err
+
+
+def test_recall_by_hand_height_bins_at_the_threshold():
+    from hand_tracker_ros.detections import Detections
+    from hand_tracker_training.datasets import Sample
+    from hand_tracker_training.eval_suite import operating_point
+    # a 100-pixel-high image: a hand of height h is h % of it; bins are [low, high)
+    heights = [5, 7.9, 8, 11, 12, 15, 16, 40]
+    boxes = [[10 * i, 0, 10 * i + 8, h] for i, h in enumerate(heights)]
+    sample = Sample('made_up.png', 200, 100, boxes)
+    # found: 7.9 %, 8 %, 15 %, 40 %; the 11 % hand only below the threshold; one false box
+    found = [1, 2, 5, 7]
+    det = Detections(boxes=[boxes[i] for i in found] + [boxes[3], [150, 50, 190, 90]],
+                     scores=[0.9] * len(found) + [0.2, 0.8], classes=[1] * (len(found) + 2))
+    result = operating_point([sample], [det], threshold=0.5)
+    assert result['recall_by_height'] == {
+        '<8%': {'hands': 2, 'recall': 0.5}, '8-12%': {'hands': 2, 'recall': 0.5},
+        '12-16%': {'hands': 2, 'recall': 0.5}, '>16%': {'hands': 2, 'recall': 0.5}}
+    assert result['recall'] == 0.5 and result['precision'] == 0.8
+    empty = operating_point([Sample('none.png', 640, 480, [])], [Detections()], 0.5)
+    assert all(b == {'hands': 0, 'recall': None} for b in empty['recall_by_height'].values())

@@ -224,7 +224,8 @@ def test_format_table_holds_the_numbers(samples):
 
 
 JSON_KEYS = {'AP', 'AP50', 'AP75', 'APs', 'APm', 'APl', 'AR100', 'model', 'backend', 'images',
-             'hands', 'latency_ms_median', 'latency_ms_p95'}
+             'hands', 'latency_ms_median', 'latency_ms_p95', 'threshold', 'threshold_from',
+             'precision', 'recall', 'F1', 'recall_by_height'}
 
 
 def test_cli_evaluates_a_frozen_graph_end_to_end(fixture_models, egohands_dir, n_hands, tmp_path,

@@ -11,6 +11,7 @@ never the other way round):
 - ``egohands``  EgoHands videos (polygons.mat); ``yolo``: YOLO txt; ``coco``: COCO JSON
 - ``splits``    EgoHands splits by video (DEFAULT_SPLIT, SHIPPED_SPLIT, split_by_videos)
 - ``parts``     the train/val/test parts of every shared source (``config/data_splits.yaml``)
+- ``far_hands`` the generated far-hands test set (test parts only, hands 4-15 % of the height)
 - ``stats``     statistics, their plots and preview images
 - ``download``  the EgoHands download
 - ``sources``   the command-line source options shared by every CLI (add_source_options,

@@ -10,11 +10,13 @@ Examples::
         --yolo ../shared/data/hand_gestures_roboflow --splits train --out records/
     hand-tracker-dataset stats --yolo ../shared/data/hand_gestures_roboflow --splits train,valid
     hand-tracker-dataset parts --markdown docs/DATA_SPLITS.md
+    hand-tracker-dataset far-hands --out data/far_hands
 
 ``convert`` writes ``<set>.record`` (or ``<set>.record-0000k-of-0000n`` with ``--shards n``)
 per set (``train``, ``val``, ``test``; ``all`` with ``--split none`` or ``--videos``),
 ``label_map.pbtxt``, ``stats.json``, ``stats_<set>.png`` and ``previews/<set>/*.png``.
-The data source options are those of every command (:mod:`.sources`).
+The data source options are those of every command (:mod:`.sources`). ``far-hands`` writes
+the generated far-hands test set, a YOLO folder (:mod:`.far_hands`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Optional
 
 from hand_tracker_ros.label_map import write_label_map
 from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
+from hand_tracker_training.datasets import far_hands
 from hand_tracker_training.datasets.download import (download_egohands, EGOHANDS_ARCHIVE_URL,
                                                      EGOHANDS_URL)
 from hand_tracker_training.datasets.parts import DATA_SPLITS, parts_table, read_data_splits
@@ -57,6 +60,9 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
                        help='split file (default: config/data_splits.yaml)')
     parts.add_argument('--data-root', type=Path, help="data folder (default: the file's root)")
     parts.add_argument('--markdown', type=Path, help='also write the table page here')
+    far_hands.add_arguments(sub.add_parser(
+        'far-hands', help='generate the far-hands test set (small hands pasted into hand-free '
+                          'scenes, test parts only) as a YOLO folder'))
     download = sub.add_parser('download', help='download and unzip EgoHands (1.3 GB)')
     download.add_argument('--dest', type=Path, required=True, help='folder to unzip into')
     download.add_argument('--url', action='append',
@@ -95,6 +101,15 @@ def _parts(args: argparse.Namespace) -> None:
         f'\n`{spec["sample"]["file"]}`, the video the README\'s first command runs on, is '
         f'{spec["group"]} `{spec["sample"]["group"]}` of the {name} test part.\n'
         for name, spec in config['sources'].items() if spec.get('sample'))
+    far = (f'\nThe generated far-hands test set (`hand-tracker-dataset far-hands`, the '
+           f'`far_hands` row of `config/eval_suite.yaml`; '
+           f'`hand_tracker_training/datasets/far_hands.py` says exactly how) reads test parts '
+           f'only: the people pasted are whole images of the '
+           f'{" and ".join(f"{name} test part" for name in far_hands.PEOPLE)}, shrunk so that '
+           f'their hands are {far_hands.MIN_HEIGHT:.0%}-{far_hands.MAX_HEIGHT:.0%} of the '
+           f'image height; the scenes are rectangles of the {far_hands.SCENES} test frames '
+           f'that keep away from every labelled hand (every hand there is labelled). Nothing '
+           f'is trained, selected or calibrated on it.\n')
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(
@@ -103,7 +118,7 @@ def _parts(args: argparse.Namespace) -> None:
             f'defined (its comments give the rules and the reasons). Images are assigned by '
             f'group (EgoHands video, webcam recording session, Roboflow source photo); no '
             f'group is in two parts. Model selection and threshold calibration use train and '
-            f'val only.\n\n{table}\n{samples}', encoding='utf-8')
+            f'val only.\n\n{table}\n{samples}{far}', encoding='utf-8')
 
 
 def _stats(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
@@ -131,6 +146,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return 0
         if args.command == 'parts':
             _parts(args)
+            return 0
+        if args.command == 'far-hands':
+            far_hands.run(args)
             return 0
         sets = load_source_sets(args)
         if not sets:
