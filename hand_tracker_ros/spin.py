@@ -84,12 +84,13 @@ class BackgroundSpinner:
 
     For programs that keep their main thread for themselves (``hand-tracker run`` prints its
     progress line there) and for tests that listen beside their main thread. `context`: the
-    nodes' rclpy context (default: the global one). :meth:`close` stops the executor; the
-    nodes stay the caller's.
+    nodes' rclpy context (default: the global one). :meth:`close` stops the thread, then the
+    executor; the nodes stay the caller's.
     """
 
     def __init__(self, nodes: Sequence[Node], context: Optional[Context] = None) -> None:
         self._context = context
+        self._stop = threading.Event()
         # single-threaded: see the module docstring for why
         self.executor = SingleThreadedExecutor(context=context)
         for node in nodes:
@@ -99,7 +100,8 @@ class BackgroundSpinner:
 
     def _spin(self) -> None:
         try:
-            self.executor.spin()
+            while not self._stop.is_set() and rclpy.ok(context=self._context):
+                self.executor.spin_once(timeout_sec=POLL_S)
         except ExternalShutdownException:
             pass
         except _rclpy.RCLError:  # the context went away under the wait set: a shutdown too
@@ -107,9 +109,13 @@ class BackgroundSpinner:
                 raise
 
     def close(self, timeout_sec: float = 2.0) -> None:
-        """Stop spinning: wait up to `timeout_sec` for the callbacks in progress and the thread."""
-        self.executor.shutdown(timeout_sec=timeout_sec)
-        # the thread must be out of rcl's wait before its nodes and context go: one still in
-        # there at interpreter exit aborted the process ("terminate called without an active
-        # exception", seen 2 times in 20 SIGTERMs of `hand-tracker run`)
+        """Stop spinning: wait up to `timeout_sec` for the callback in progress, then shut down."""
+        self._stop.set()
+        # The thread leaves its loop after the callback in progress (or POLL_S idle), and only
+        # then is the executor shut down. Jazzy's Executor.shutdown does not wait for the
+        # callback in progress and destroys the guard condition that callback triggers when it
+        # ends ("InvalidHandle: cannot use Destroyable" in the spin thread, seen in a CI run of
+        # test_signals on Jazzy); and a thread still in rcl's wait at interpreter exit aborted
+        # the process ("terminate called without an active exception").
         self._thread.join(timeout_sec)
+        self.executor.shutdown(timeout_sec=timeout_sec)
