@@ -189,8 +189,10 @@ def memory_lines(log: Path) -> list[dict]:
 def load_rows(path: Path) -> list[dict]:
     """Return the samples of a --json file, or of this script's printed output (one per line)."""
     text = path.read_text()
-    if text.lstrip().startswith('{"samples"'):
+    try:
         return json.loads(text)['samples']
+    except (ValueError, KeyError, TypeError):
+        pass
     return [json.loads(line) for line in text.splitlines() if line.startswith('{"t_s"')]
 
 
