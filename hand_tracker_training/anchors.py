@@ -3,9 +3,9 @@ SSD anchors (default boxes) as in the TF Object Detection API's ``ssd_anchor_gen
 
 Anchors are numpy ``float32 (A, 4)`` arrays of normalised ``[cy, cx, h, w]`` (fractions of the
 network input, which is the whole image stretched to ``S x S``). Levels are ordered from the
-finest feature map (stride 16) to the coarsest (1 x 1); within a level, anchors are ordered by
-cell (row-major) then by box kind, which is the order of the flattened prediction heads of
-:mod:`hand_tracker_training.model`.
+finest feature map (stride 16, or stride 8 with ``first_stride=8``) to the coarsest (1 x 1);
+within a level, anchors are ordered by cell (row-major) then by box kind, which is the order of
+the flattened prediction heads of :mod:`hand_tracker_training.model`.
 """
 from __future__ import annotations
 
@@ -20,10 +20,15 @@ class AnchorConfig:
     """
     Scales and aspect ratios of the anchors (OD API ``ssd_anchor_generator`` fields).
 
-    ``num_levels`` feature maps get scales linearly spaced in ``[min_scale, max_scale]``; each
-    level has one box per aspect ratio at its scale plus one square box at the geometric mean of
-    its scale and the next one. With ``reduce_boxes_in_lowest_layer`` the finest level only has
+    ``num_levels`` feature maps get scales linearly spaced in ``[min_scale, max_scale]``, or
+    the explicit ``scales`` (one per level, the OD API's ``scales`` field); each level has one
+    box per aspect ratio at its scale plus one square box at the geometric mean of its scale
+    and the next one. With ``reduce_boxes_in_lowest_layer`` the finest level only has
     ``(lowest_scale, 1)``, ``(min_scale, 2)`` and ``(min_scale, 0.5)``, as in the OD API.
+
+    ``first_stride`` is the stride of the finest level: 16 (MobileNetV2's ``block_13``, the OD
+    API's ``ssd_mobilenet_v2``) or 8 (``block_6`` with a top-down path from the stride-16 map,
+    as in the FPNLite feature extractors), for hands a few percent of the image tall.
     """
 
     num_levels: int = 6
@@ -33,9 +38,20 @@ class AnchorConfig:
     reduce_boxes_in_lowest_layer: bool = True
     lowest_scale: float = 0.1
     interpolated_scale_aspect_ratio: float = 1.0
+    first_stride: int = 16
+    explicit_scales: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.first_stride not in (8, 16):
+            raise ValueError(f'first_stride must be 8 or 16, got {self.first_stride}')
+        if self.explicit_scales and len(self.explicit_scales) != self.num_levels:
+            raise ValueError(f'{len(self.explicit_scales)} explicit_scales for '
+                             f'{self.num_levels} levels')
 
     def scales(self) -> list[float]:
         """Return the scale of each level, plus 1.0 appended for the last interpolated box."""
+        if self.explicit_scales:
+            return [float(x) for x in self.explicit_scales] + [1.0]
         n = self.num_levels
         s = [self.min_scale + (self.max_scale - self.min_scale) * i / (n - 1) if n > 1
              else self.min_scale for i in range(n)]
@@ -62,23 +78,28 @@ class AnchorConfig:
                 'max_scale': self.max_scale, 'aspect_ratios': list(self.aspect_ratios),
                 'reduce_boxes_in_lowest_layer': self.reduce_boxes_in_lowest_layer,
                 'lowest_scale': self.lowest_scale,
-                'interpolated_scale_aspect_ratio': self.interpolated_scale_aspect_ratio}
+                'interpolated_scale_aspect_ratio': self.interpolated_scale_aspect_ratio,
+                'first_stride': self.first_stride,
+                'explicit_scales': list(self.explicit_scales)}
 
     @classmethod
     def from_dict(cls, d: dict) -> 'AnchorConfig':
         d = dict(d)
         d['aspect_ratios'] = tuple(d['aspect_ratios'])
+        d['explicit_scales'] = tuple(d.get('explicit_scales', ()))
         return cls(**d)
 
 
-def feature_map_sizes(input_size: int, num_levels: int = 6) -> list[int]:
+def feature_map_sizes(input_size: int, num_levels: int = 6, first_stride: int = 16) -> list[int]:
     """
     Side of each SSD feature map for an ``input_size`` square input.
 
-    Level 0 is MobileNetV2's stride-16 map, level 1 its stride-32 map, and every further level
-    a stride-2 'same' convolution of the previous one (so ``ceil(n / 2)``, down to 1).
+    The first levels are MobileNetV2's maps (stride 8 when `first_stride` is 8, then 16 and
+    32), and every further level a stride-2 'same' convolution of the previous one (so
+    ``ceil(n / 2)``, down to 1).
     """
-    sizes = [math.ceil(input_size / 16), math.ceil(input_size / 32)]
+    strides = (8, 16, 32) if first_stride == 8 else (16, 32)
+    sizes = [math.ceil(input_size / s) for s in strides]
     while len(sizes) < num_levels:
         sizes.append(math.ceil(sizes[-1] / 2))
     return sizes[:num_levels]
@@ -87,7 +108,8 @@ def feature_map_sizes(input_size: int, num_levels: int = 6) -> list[int]:
 def generate_anchors(input_size: int, config: AnchorConfig = AnchorConfig()) -> np.ndarray:
     """All anchors of an ``input_size`` network: ``float32 (A, 4)`` normalised [cy, cx, h, w]."""
     out = []
-    for level, n in enumerate(feature_map_sizes(input_size, config.num_levels)):
+    sizes = feature_map_sizes(input_size, config.num_levels, config.first_stride)
+    for level, n in enumerate(sizes):
         kinds = np.array([(s / math.sqrt(ar), s * math.sqrt(ar))
                           for s, ar in config.level_boxes(level)], np.float32)  # (K, 2) h, w
         centres = (np.arange(n, dtype=np.float32) + 0.5) / n

@@ -155,7 +155,8 @@ def _evaluate_sets(detector, sets: dict, min_score: float) -> tuple[dict, dict]:
 
 def _suite(args: argparse.Namespace, detector) -> int:
     threshold, origin = _threshold(args, detector)
-    sets = load_suite(read_suite(args.suite), args.data_root, args.limit)
+    sets = load_suite(read_suite(args.suite), args.data_root, args.limit,
+                      args.fold)
     metrics, predictions = _evaluate_sets(detector, sets, args.min_score)
     sets[POOLED] = [s for samples in sets.values() for s in samples]
     reports = {name: {**set_report(samples, metrics[name]),

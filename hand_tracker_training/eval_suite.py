@@ -90,14 +90,14 @@ def read_suite(path: str | Path) -> list[dict]:
     return entries
 
 
-def _read_entry(entry: dict, data_root: Optional[Path]) -> list[Sample]:
+def _read_entry(entry: dict, data_root: Optional[Path], fold: Optional[str]) -> list[Sample]:
     if 'generate' in entry:
         ensure, split, count, seed = GENERATORS[entry['generate']]
         folder = ensure(entry['path'], entry.get('count', count), entry.get('seed', seed),
                         entry['data_splits'], data_root)
         return load_yolo(folder, [split], progress=False)
     if 'part' in entry:
-        config = read_data_splits(entry['data_splits'], data_root)
+        config = read_data_splits(entry['data_splits'], data_root, fold)
         return load_part(entry.get('source', entry['name']), entry['part'], config)
     if entry['format'] == 'egohands':
         return load_egohands(entry['path'], entry.get('videos'), progress=False)
@@ -107,15 +107,20 @@ def _read_entry(entry: dict, data_root: Optional[Path]) -> list[Sample]:
 
 
 def load_suite(entries: Sequence[dict], data_root: Optional[Path] = None,
-               limit: Optional[int] = None) -> dict[str, list[Sample]]:
+               limit: Optional[int] = None, fold: Optional[str] = None) -> dict[str, list[Sample]]:
     """
     Load ``{set name: samples}`` of suite entries (``dataset`` = the set name).
 
-    At most `limit` (or the entry's ``limit``) images per set, spread evenly.
+    At most `limit` (or the entry's ``limit``) images per set, spread evenly. `fold`: the
+    leave-one-video-out fold of the split file's parts (a part it empties is left out, with a
+    line saying so; generated sets keep their own parts).
     """
     sets = {}
     for entry in entries:
-        samples = _read_entry(entry, data_root)
+        samples = _read_entry(entry, data_root, fold)
+        if not samples and fold:
+            print(f'{entry["name"]}: no {entry.get("part")} part in fold {fold}, left out')
+            continue
         n = min(x for x in (limit, entry.get('limit'), len(samples)) if x is not None)
         if n < len(samples):
             samples = [samples[i] for i in np.linspace(0, len(samples) - 1, n).round().astype(int)]

@@ -393,7 +393,7 @@ def _recipe_samples(args: argparse.Namespace) -> tuple[list, list, float]:
     doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
     weights = Recipe.from_dict(doc.get('recipe', {})).weights
     floor = float((doc.get('args') or {}).get('recall_floor', 0.85))
-    return (*recipe_samples(weights, args.data_root), floor)
+    return (*recipe_samples(weights, args.data_root, fold=args.fold), floor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

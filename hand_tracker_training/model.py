@@ -11,6 +11,13 @@ Layout (TF OD API ``ssd_mobilenet_v2`` / SSDLite): MobileNetV2 backbone, feature
 ``block_13_expand_relu`` (stride 16) and ``out_relu`` (1280 channels, stride 32), then extra
 layers (1x1 conv, 3x3 depthwise stride 2, 1x1 conv, each with ReLU6) down to 1x1, and 3x3
 prediction heads (depthwise 3x3 + 1x1 conv, or a plain 3x3 conv) on every level.
+
+With ``anchors.first_stride == 8`` a finer level comes first: ``block_6_expand_relu`` (stride 8)
+through a 1x1 lateral convolution, plus the stride-16 map through a 1x1 convolution and a
+nearest-neighbour 2x upsampling (the top-down path of the FPNLite extractors, for one level),
+then a depthwise 3x3 + 1x1 convolution. Its layers and heads are named ``*_s8``; the other
+levels keep the names they have without it (``box_head_0`` is the stride-16 level either way),
+so the weights of a stride-16 model load into the shared layers by name.
 """
 from __future__ import annotations
 
@@ -30,6 +37,8 @@ import numpy as np
 
 #: Backbone layers used as SSD feature maps (Keras MobileNetV2 names), finest first.
 BACKBONE_FEATURES = ('block_13_expand_relu', 'out_relu')
+#: The stride-8 backbone layer of the ``first_stride == 8`` level, and that level's width.
+STRIDE8_FEATURE, STRIDE8_DEPTH = 'block_6_expand_relu', 128
 
 
 @dataclass
@@ -55,11 +64,16 @@ class SSDConfig:
     batch_norm_momentum: float = 0.99
 
     def __post_init__(self) -> None:
-        needed = self.anchors.num_levels - len(BACKBONE_FEATURES)
+        needed = self.anchors.num_levels - len(BACKBONE_FEATURES) - self.stride8
         if needed < 0 or needed > len(self.extra_depths):
             raise ValueError(f'{self.anchors.num_levels} anchor levels need '
                              f'{max(needed, 0)} extra layers, extra_depths has '
                              f'{len(self.extra_depths)}')
+
+    @property
+    def stride8(self) -> int:
+        """1 when the network has the stride-8 level, else 0."""
+        return int(self.anchors.first_stride == 8)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -110,6 +124,19 @@ def _head(x, filters: int, name: str, separable: bool, reg, bias_init='zeros'):
                          bias_initializer=bias_init, name=name)(x)
 
 
+def _stride8_level(fine, coarse, reg):
+    """Return the stride-8 feature map: lateral 1x1 of `fine` + upsampled 1x1 of `coarse` (FPNLite)."""
+    lateral = _conv_relu(fine, STRIDE8_DEPTH, 1, 1, 'lateral_s8', reg)
+    top = _conv_relu(coarse, STRIDE8_DEPTH, 1, 1, 'topdown_s8', reg)
+    top = layers.UpSampling2D(2, interpolation='nearest', name='topdown_s8_up')(top)
+    if top.shape[1] != lateral.shape[1]:
+        raise AssertionError(f'stride-8 map {lateral.shape} and upsampled stride-16 map '
+                             f'{top.shape} differ (input size not a multiple of 16?)')
+    x = layers.Add(name='merge_s8')([lateral, top])
+    x = _conv_relu(x, 0, 3, 1, 'smooth_s8_dw', reg, depthwise=True)
+    return _conv_relu(x, STRIDE8_DEPTH, 1, 1, 'smooth_s8', reg)
+
+
 def build_ssd(config: SSDConfig = SSDConfig()) -> keras.Model:
     """Return the SSD MobileNet v2, randomly initialised (see :mod:`.pretrained`)."""
     s = config.input_size
@@ -123,24 +150,30 @@ def build_ssd(config: SSDConfig = SSDConfig()) -> keras.Model:
             layer.momentum = config.batch_norm_momentum
     feats = [backbone.get_layer(n).output for n in BACKBONE_FEATURES]
     x = feats[-1]
-    for i, depth in enumerate(config.extra_depths[:config.anchors.num_levels - len(feats)]):
+    extra = config.anchors.num_levels - len(feats) - config.stride8
+    for i, depth in enumerate(config.extra_depths[:extra]):
         x = _conv_relu(x, depth // 2, 1, 1, f'extra_{i}_1x1', reg)
         x = _conv_relu(x, 0, 3, 2, f'extra_{i}_3x3', reg, depthwise=True)
         x = _conv_relu(x, depth, 1, 1, f'extra_{i}_proj', reg)
         feats.append(x)
-    sizes = feature_map_sizes(s, config.anchors.num_levels)
+    names = [str(i) for i in range(len(feats))]
+    if config.stride8:
+        feats.insert(0, _stride8_level(backbone.get_layer(STRIDE8_FEATURE).output, feats[0],
+                                       reg))
+        names.insert(0, 's8')
+    sizes = feature_map_sizes(s, config.anchors.num_levels, config.anchors.first_stride)
     for f, n in zip(feats, sizes):
         if f.shape[1] != n:
             raise AssertionError(f'feature map {f.shape} does not match anchors grid {n}')
     prior = keras.initializers.Constant(
         -math.log((1 - config.prior_probability) / config.prior_probability))
     box_out, cls_out = [], []
-    for level, (f, k) in enumerate(zip(feats, config.anchors.boxes_per_cell())):
-        b = _head(f, 4 * k, f'box_head_{level}', config.separable_heads, reg)
-        c = _head(f, config.num_classes * k, f'class_head_{level}', config.separable_heads,
+    for name, f, k in zip(names, feats, config.anchors.boxes_per_cell()):
+        b = _head(f, 4 * k, f'box_head_{name}', config.separable_heads, reg)
+        c = _head(f, config.num_classes * k, f'class_head_{name}', config.separable_heads,
                   reg, bias_init=prior)
-        box_out.append(layers.Reshape((-1, 4), name=f'box_flat_{level}')(b))
-        cls_out.append(layers.Reshape((-1, config.num_classes), name=f'class_flat_{level}')(c))
+        box_out.append(layers.Reshape((-1, 4), name=f'box_flat_{name}')(b))
+        cls_out.append(layers.Reshape((-1, config.num_classes), name=f'class_flat_{name}')(c))
     boxes = layers.Concatenate(axis=1, name='boxes', dtype='float32')(box_out)
     classes = layers.Concatenate(axis=1, name='classes', dtype='float32')(cls_out)
     return keras.Model(image, {'boxes': boxes, 'classes': classes}, name='ssd_mobilenet_v2')

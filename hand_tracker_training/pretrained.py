@@ -8,11 +8,14 @@ Three sources, tried by :func:`initialise`:
 * a MobileNetV2 ``.tflite`` (e.g. the int8 ImageNet classifier in ``shared/weights``), read with
   LiteRT: its CONV_2D / DEPTHWISE_CONV_2D operators, in graph order, are the Keras MobileNetV2
   convolutions in layer order; int8 per-channel weights and int32 biases are dequantized and
-  the folded batch norm is undone (gamma = sqrt(var + eps), beta = folded bias, mean 0, var 1);
+  the folded batch norm is undone (gamma = sqrt(var + eps), beta = folded bias, mean 0, var 1).
+  A hand model exported by this package (``model.tflite``) also passes on its SSD layers
+  (extra layers, heads), matched by the layer names its tensors carry where shapes agree;
 * a previous hand model: a ``.keras`` / ``.weights.h5`` checkpoint of this package (fine-tuning).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 import re
@@ -139,6 +142,35 @@ def load_tflite_backbone(model: keras.Model, path: str | Path,
     return len(pairs)
 
 
+#: The Keras layer name in a TFLite convolution's tensor name ('.../extra_0_proj_1/convolution').
+_TFLITE_LAYER = re.compile(r'([A-Za-z0-9_]+?)(?:_\d+)?/(?:convolution|depthwise)(?:;|$)')
+
+
+def load_tflite_named(model: keras.Model, convs: Sequence[ConvWeights]) -> int:
+    """
+    Copy TFLite convolutions into the non-backbone layers of `model` of the same name and shape.
+
+    For a hand model exported by this package: its tensors are named after the Keras layers
+    (``extra_0_proj``, ``box_head_2``, ...). Layers without a match keep their initialisation
+    (e.g. the heads of a level whose anchors changed). Returns the number of layers loaded.
+    """
+    layers = {layer.name: layer for layer in model.layers}
+    n = 0
+    for w in convs:
+        m = _TFLITE_LAYER.search(w.name)
+        layer = layers.get(m.group(1)) if m else None
+        if layer is None or _is_backbone_layer(layer.name):
+            continue
+        kernel = getattr(layer, 'kernel', None)
+        if kernel is None or w.depthwise != isinstance(layer, keras.layers.DepthwiseConv2D):
+            continue
+        if tuple(kernel.shape) == w.kernel.shape and tuple(layer.bias.shape) == w.bias.shape:
+            kernel.assign(w.kernel)
+            layer.bias.assign(w.bias)
+            n += 1
+    return n
+
+
 def load_keras_imagenet(model: keras.Model, alpha: float) -> int:
     """Copy Keras' ImageNet MobileNetV2 weights (downloaded) into `model`'s backbone layers."""
     try:
@@ -226,5 +258,7 @@ def initialise(model: keras.Model, init: str, alpha: float = 1.0) -> str:
     if not Path(init).exists():
         raise FileNotFoundError(f'--init {init}: no such file')
     if init.endswith('.tflite'):
-        return f'{init}: {load_tflite_backbone(model, init)} backbone convolutions'
+        n = load_tflite_backbone(model, init)
+        named = load_tflite_named(model, read_tflite_convolutions(init)[n:])
+        return f'{init}: {n} backbone convolutions' + (f', {named} SSD layers' if named else '')
     return f'{init}: {load_checkpoint(model, init)} layers'

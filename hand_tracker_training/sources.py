@@ -22,33 +22,42 @@ SOURCES = tuple(SOURCE_DATASETS)
 DATA_ROOT = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 
 
-def load_recipe_part(source: str, part: str, data_root: Optional[str | Path] = None) -> list:
-    """Return the samples of one part of one recipe source; ``sample.source`` = the short name."""
+def load_recipe_part(source: str, part: str, data_root: Optional[str | Path] = None,
+                     fold: Optional[str] = None) -> list:
+    """
+    Return the samples of one part of one recipe source; ``sample.source`` = the short name.
+
+    `fold`: leave-one-video-out fold of the split file (:func:`read_data_splits`).
+    """
     if source not in SOURCE_DATASETS or part not in PARTS:
         raise ValueError(f'unknown source/part {source}/{part}: sources {SOURCES}, parts {PARTS}')
-    config = read_data_splits(root=data_root) if data_root is not None else None
+    config = (read_data_splits(root=data_root, fold=fold)
+              if data_root is not None or fold else None)
     samples = load_part(SOURCE_DATASETS[source], part, config)
     for s in samples:
         s.source = source
     return samples
 
 
-def load_parts(part: str, sources=SOURCES, data_root: Optional[str | Path] = None) -> dict:
+def load_parts(part: str, sources=SOURCES, data_root: Optional[str | Path] = None,
+               fold: Optional[str] = None) -> dict:
     """``{source: samples}`` of one part for several sources (sources with none left out)."""
-    out = {s: load_recipe_part(s, part, data_root) for s in sources}
+    out = {s: load_recipe_part(s, part, data_root, fold) for s in sources}
     return {k: v for k, v in out.items() if v}
 
 
 def recipe_samples(weights: dict, data_root: Optional[str | Path] = None,
-                   limit: int = 0) -> tuple[list, list]:
+                   limit: int = 0, fold: Optional[str] = None) -> tuple[list, list]:
     """
     Return (training, validation) samples of the sources with a weight > 0, and print counts.
 
     `limit` > 0 keeps that many training images of each source (half as many validation ones,
-    at least 2): the smoke run's subset.
+    at least 2): the smoke run's subset. `fold`: a leave-one-video-out fold (its held-out
+    video is in neither).
     """
     sources = [s for s, w in weights.items() if w > 0]
-    train, val = load_parts('train', sources, data_root), load_parts('val', sources, data_root)
+    train = load_parts('train', sources, data_root, fold)
+    val = load_parts('val', sources, data_root, fold)
     if limit:
         train = {k: v[:limit] for k, v in train.items()}
         val = {k: v[:max(2, limit // 2)] for k, v in val.items()}

@@ -58,7 +58,7 @@ def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
     from hand_tracker_training.sources import recipe_samples
 
     return recipe_samples(args.recipe_settings.weights, args.data_root,
-                          args.smoke_images if args.smoke else 0)
+                          args.smoke_images if args.smoke else 0, args.fold)
 
 
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:

@@ -14,7 +14,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 run="${1:?usage: $0 RUN_DIR [options]}"; shift
 mkdir -p "$run"
 run="$(cd "$run" && pwd)"
-recipe="$here/config/train_recipe.yaml"
+recipe="${HAND_TRACKER_RECIPE:-$here/config/train_recipe.yaml}"  # another recipe file: HAND_TRACKER_RECIPE
 cd "$here"
 stages=$(.venv/bin/python -c 'import sys, yaml
 print(" ".join((yaml.safe_load(open(sys.argv[1])) or {}).get("stages") or {}))' "$recipe")
@@ -25,7 +25,7 @@ train_stage() {  # DIR [options]: one hand-tracker-train run, resumed or skipped
     local resume=()
     if [[ -f "$dir/state.json" && -f "$dir/last.keras" ]]; then resume=(--resume); fi
     echo "== $dir: $(date -u +%FT%TZ) ${resume[*]:-new}"
-    KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/hand-tracker-train \
+    KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python -m hand_tracker_training.train \
         --recipe "$recipe" --out "$dir" "${resume[@]}" "$@"
 }
 

@@ -53,12 +53,18 @@ GROUP_RULES: dict[str, Callable[[Sample], str]] = {
 }
 
 
-def read_data_splits(path: str | Path = DATA_SPLITS, root: Optional[str | Path] = None) -> dict:
+def read_data_splits(path: str | Path = DATA_SPLITS, root: Optional[str | Path] = None,
+                     fold: Optional[str] = None) -> dict:
     """
     Read the split file as a dict, with ``root`` resolved (relative to the file, or `root`).
 
+    `fold` (a group named in a source's ``folds``, or ``'all'``) replaces the parts of every
+    source that has ``folds`` (EgoHands: leave one video out): that group is the test part, the
+    other ``folds`` groups the train part, and there is no val part; ``'all'`` puts every one
+    into train. Sources without ``folds`` keep their parts.
+
     Raises FileNotFoundError / ValueError for a missing or malformed file (unknown format,
-    group rule or part).
+    group rule, part or fold).
     """
     path = Path(path)
     config = yaml.safe_load(path.read_text(encoding='utf-8')) or {}
@@ -73,7 +79,29 @@ def read_data_splits(path: str | Path = DATA_SPLITS, root: Optional[str | Path] 
         if unknown or not spec.get('parts'):
             raise ValueError(f'{path}: source {name}: parts must be some of {PARTS}')
     config['root'] = Path(root) if root is not None else (path.parent / config.get('root', '.'))
+    if fold:
+        apply_fold(config, fold)
     return config
+
+
+def fold_names(config: dict) -> list[str]:
+    """Every fold of the split file: the groups in any source's ``folds``."""
+    return [g for spec in config['sources'].values() for g in spec.get('folds', [])]
+
+
+def apply_fold(config: dict, fold: str) -> None:
+    """Replace the parts of the sources with ``folds`` by leave-`fold`-out (read_data_splits)."""
+    names = fold_names(config)
+    if fold != 'all' and fold not in names:
+        raise ValueError(f'unknown fold {fold!r}: one of {", ".join(names + ["all"])}')
+    for spec in config['sources'].values():
+        groups = list(spec.get('folds', []))
+        if not groups:
+            continue
+        held = [g for g in groups if g == fold]
+        spec['parts'] = {'train': {'groups': [g for g in groups if g != fold]}}
+        if held:
+            spec['parts']['test'] = {'groups': held}
 
 
 def _stable_fraction(text: str) -> float:

@@ -43,6 +43,8 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
                    help='the split file of --sources (default: config/data_splits.yaml)')
     g.add_argument('--data-root', type=Path,
                    help="folder of --sources' data sets (default: the split file's root)")
+    g.add_argument('--fold', help='leave-one-video-out fold of --data-splits (a video of its '
+                                  "'folds', held out as test; 'all': every one in train)")
     g.add_argument('--egohands', type=Path, help='EgoHands root (holding _LABELLED_SAMPLES/)')
     g.add_argument('--split', choices=('shipped', 'default', 'none'),
                    help='EgoHands video split: shipped (SHIPPED_SPLIT), default (DEFAULT_SPLIT, '
@@ -110,7 +112,7 @@ def _yolo_sets(args: argparse.Namespace, one_set: bool) -> dict[str, list[Sample
 
 def _named_sets(args: argparse.Namespace) -> list[dict[str, list[Sample]]]:
     """Return the parts of each data set of ``--sources``."""
-    config = read_data_splits(args.data_splits, args.data_root)
+    config = read_data_splits(args.data_splits, args.data_root, getattr(args, 'fold', None))
     names = split_list(args.sources) or []
     if names == ['all']:
         names = list(config['sources'])
