@@ -125,7 +125,7 @@ def _head(x, filters: int, name: str, separable: bool, reg, bias_init='zeros'):
 
 
 def _stride8_level(fine, coarse, reg):
-    """Return the stride-8 feature map: lateral 1x1 of `fine` + upsampled 1x1 of `coarse` (FPNLite)."""
+    """Return the stride-8 map: lateral 1x1 of `fine` + upsampled 1x1 of `coarse` (FPNLite)."""
     lateral = _conv_relu(fine, STRIDE8_DEPTH, 1, 1, 'lateral_s8', reg)
     top = _conv_relu(coarse, STRIDE8_DEPTH, 1, 1, 'topdown_s8', reg)
     top = layers.UpSampling2D(2, interpolation='nearest', name='topdown_s8_up')(top)
