@@ -123,3 +123,25 @@ def test_parts_table_and_command(config, shared_data, tmp_path, capsys):
 def test_split_list():
     assert split_list(' a, b,,c ') == ['a', 'b', 'c']
     assert split_list('') is None and split_list(None) is None and split_list(' , ') is None
+
+
+@pytest.mark.parametrize('fold', ['CARDS_OFFICE_S_B', 'PUZZLE_LIVINGROOM_T_B',
+                                  'CARDS_LIVINGROOM_B_T', 'all'])
+def test_leave_one_video_out_folds(shared_data, parts, fold):
+    folded = read_data_splits(root=shared_data, fold=fold)
+    ego = load_parts('egohands', folded)
+    videos = {part: {Path(s.image_path).parent.name for s in ego[part]} for part in PARTS}
+    every = {'CARDS_OFFICE_S_B', 'PUZZLE_LIVINGROOM_T_B', 'CARDS_LIVINGROOM_B_T'}
+    held = set() if fold == 'all' else {fold}
+    assert videos == {'train': every - held, 'val': set(), 'test': held}
+    assert len(ego['train']) == 100 * len(every - held)
+    # the other sources keep their parts
+    webcam = load_parts('hands_webcam_subhih', folded)
+    assert {p: [s.image_path for s in v] for p, v in webcam.items()} == {
+        p: [s.image_path for s in v] for p, v in parts['hands_webcam_subhih'].items()}
+
+
+def test_unknown_fold_names_the_folds(shared_data):
+    with pytest.raises(ValueError, match='unknown fold .NOPE.: one of CARDS_OFFICE_S_B, '
+                                         'PUZZLE_LIVINGROOM_T_B, CARDS_LIVINGROOM_B_T, all'):
+        read_data_splits(root=shared_data, fold='NOPE')

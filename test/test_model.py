@@ -5,6 +5,9 @@ The Keras model and its losses, and the pretrained (TFLite ImageNet) initialisat
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_training import box_coding
 from hand_tracker_training.anchors import AnchorConfig, feature_map_sizes, generate_anchors
@@ -15,6 +18,11 @@ import pytest
 
 
 WEIGHTS_TFLITE = ('mobilenet_v2_1.0_224_imagenet_int8.tflite')
+#: The stride-8 network of config/train_recipe_s8.yaml.
+STRIDE8 = AnchorConfig(num_levels=7, first_stride=8, reduce_boxes_in_lowest_layer=False,
+                       explicit_scales=(0.04, 0.15, 0.31, 0.47, 0.63, 0.79, 0.95))
+#: The shipped detector, exported by this package (its network config is in metrics.json).
+SHIPPED = Path(__file__).resolve().parents[1] / 'models'
 
 
 @pytest.fixture(scope='module')
@@ -38,6 +46,33 @@ def tflite_weights(shared_data):
                                             (128, [8, 4, 2, 1, 1, 1])])
 def test_feature_map_sizes(size, expected):
     assert feature_map_sizes(size, 6) == expected
+
+
+@pytest.mark.parametrize('size, expected', [(300, [38, 19, 10, 5, 3, 2, 1]),
+                                            (128, [16, 8, 4, 2, 1, 1, 1])])
+def test_feature_map_sizes_with_the_stride_8_level(size, expected):
+    assert feature_map_sizes(size, 7, first_stride=8) == expected
+
+
+def test_explicit_scales_and_their_checks():
+    cfg = AnchorConfig(num_levels=7, first_stride=8, reduce_boxes_in_lowest_layer=False,
+                       explicit_scales=(0.04, 0.15, 0.31, 0.47, 0.63, 0.79, 0.95))
+    assert cfg.scales() == [0.04, 0.15, 0.31, 0.47, 0.63, 0.79, 0.95, 1.0]
+    assert cfg.boxes_per_cell() == [6] * 7
+    anchors = generate_anchors(300, cfg)
+    assert len(anchors) == 6 * sum(n * n for n in (38, 19, 10, 5, 3, 2, 1))
+    # the first cell of the stride-8 map: a 0.04 square, then the interpolated sqrt(0.04 * 0.15)
+    assert np.allclose(anchors[0], [0.5 / 38, 0.5 / 38, 0.04, 0.04])
+    assert np.allclose(anchors[5, 2:], np.sqrt(0.04 * 0.15))
+    assert AnchorConfig.from_dict(cfg.to_dict()) == cfg
+    # a config written before these fields existed reads as the stride-16 network
+    old = {k: v for k, v in AnchorConfig().to_dict().items()
+           if k not in ('first_stride', 'explicit_scales')}
+    assert AnchorConfig.from_dict(old) == AnchorConfig()
+    with pytest.raises(ValueError, match='2 explicit_scales for 6 levels'):
+        AnchorConfig(explicit_scales=(0.1, 0.2))
+    with pytest.raises(ValueError, match='first_stride must be 8 or 16'):
+        AnchorConfig(first_stride=4)
 
 
 def test_anchor_count_and_geometry():
@@ -175,6 +210,18 @@ def test_model_outputs_match_anchors():
     assert SSDConfig.from_json(cfg.to_json()) == cfg
 
 
+def test_stride_8_model_outputs_match_anchors():
+    from hand_tracker_training.model import build_ssd, SSDConfig
+    cfg = SSDConfig(input_size=128, alpha=0.35, anchors=STRIDE8)
+    model = build_ssd(cfg)
+    out = model.predict(np.zeros((1, 128, 128, 3), np.float32), verbose=0)
+    assert out['boxes'].shape == (1, len(cfg.anchor_boxes()), 4)
+    # the stride-8 level has its own names; the stride-16 level keeps 'box_head_0'
+    assert model.get_layer('box_head_s8').output.shape[1:3] == (16, 16)
+    assert model.get_layer('box_head_0').output.shape[1:3] == (8, 8)
+    assert SSDConfig.from_json(cfg.to_json()) == cfg
+
+
 def test_losses_are_zero_for_perfect_predictions_and_ignore_ignored():
     from hand_tracker_training.losses import BoxLoss, FocalLoss
     import keras
@@ -267,3 +314,56 @@ def test_imagenet_download_failure_is_reported_cleanly():
         assert '--init' in str(e) and '.tflite' in str(e)
     else:  # a machine with network (or the weights in KERAS_HOME) loads them
         assert 'layers' in msg and os.environ.get('KERAS_HOME')
+
+
+def _shipped_config():
+    from hand_tracker_training.model import SSDConfig
+    return SSDConfig.from_json(json.dumps(json.loads((SHIPPED / 'metrics.json').read_text())
+                                          ['config']))
+
+
+def test_shipped_model_rebuilt_from_its_tflite_detects_the_same_hands(shared_data):
+    """Backbone in order, SSD layers by name: the Keras model gives the TFLite's detections."""
+    from hand_tracker_ros.backends import load_detector
+    from hand_tracker_training.input_pipeline import to_network_input
+    from hand_tracker_training.model import build_ssd, predict_detections
+    from hand_tracker_training.pretrained import initialise
+
+    cfg = _shipped_config()
+    model = build_ssd(cfg)
+    assert initialise(model, str(SHIPPED / 'model.tflite')) == (
+        f'{SHIPPED / "model.tflite"}: 52 backbone convolutions, 36 SSD layers')
+    detector = load_detector(str(SHIPPED / 'model.tflite'))
+    images = sorted((shared_data / 'hands_webcam_subhih' / 'test' / 'images').iterdir())[:4]
+    found = 0
+    for path in images:
+        rgb = read_rgb(path)
+        h, w = rgb.shape[:2]
+        ours = predict_detections(model, cfg, [to_network_input(rgb, cfg.input_size)],
+                                  [(w, h)], min_score=0.3)[0]
+        theirs = detector.detect(rgb, min_score=0.3)
+        assert len(ours) == len(theirs), path
+        if len(ours):
+            iou = pairwise_iou(ours.boxes, theirs.boxes)
+            assert iou.max(axis=1).min() > 0.9
+            np.testing.assert_allclose(np.sort(ours.scores), np.sort(theirs.scores), atol=0.05)
+        found += len(ours)
+    assert found >= 3
+
+
+def test_stride_8_model_starts_with_the_shipped_levels():
+    """The levels whose anchors did not change score every anchor as the shipped model does."""
+    from hand_tracker_training.model import build_ssd, SSDConfig
+    from hand_tracker_training.pretrained import initialise
+
+    old_cfg = _shipped_config()
+    new_cfg = SSDConfig(anchors=STRIDE8)
+    old, new = build_ssd(old_cfg), build_ssd(new_cfg)
+    initialise(old, str(SHIPPED / 'model.tflite'))
+    assert initialise(new, str(SHIPPED / 'model.tflite')).endswith('34 SSD layers')
+    shared = len(old_cfg.anchor_boxes()) - 19 * 19 * 3  # the shipped levels from stride 32 on
+    np.testing.assert_allclose(new_cfg.anchor_boxes()[-shared:], old_cfg.anchor_boxes()[-shared:])
+    image = np.random.default_rng(0).uniform(0, 255, (1, 300, 300, 3)).astype(np.float32)
+    a, b = old.predict(image, verbose=0), new.predict(image, verbose=0)
+    np.testing.assert_allclose(b['classes'][0, -shared:], a['classes'][0, -shared:], atol=1e-4)
+    np.testing.assert_allclose(b['boxes'][0, -shared:], a['boxes'][0, -shared:], atol=1e-4)
