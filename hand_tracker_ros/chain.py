@@ -123,8 +123,8 @@ class MergeParams:
 
     ssd_box: bool = param_field(True, 0, 1, "SSD proposals keep the SSD's own box (else the "
                                 'keypoint extent)')
-    adopt_ssd_box: bool = param_field(False, 0, 1, 'a hand from another source that '
-                                      'suppressed an SSD proposal takes its box')
+    ssd_box_blend: float = param_field(0.3, 0.0, 1.0, 'a hand overlapping an SSD proposal '
+                                       'by nms_iou takes this share of its box (1: the SSD box)')
     score_rule: str = _text_field('product', 'score from proposal score p and presence q: '
                                   'product (p q), geometric (sqrt(p q)) or presence (q)')
     box_margin: float = param_field(0.1, 0.0, 1.0, 'keypoint boxes: extent grown by this '
@@ -332,7 +332,7 @@ class HandChain:
         mp = self.merge_params
         keep_box = (candidates.origin == ORIGIN_SSD) & mp.ssd_box
         checked = merge(candidates, keep_box, mp.box_margin, mp.nms_iou, max(max_hands, 1) * 3,
-                        width, height, mp.score_rule, mp.adopt_ssd_box)
+                        width, height, mp.score_rule, mp.ssd_box_blend)
         hands = checked.take(checked.scores >= mp.score_threshold)
         hands = hands.take(np.arange(min(len(hands), max_hands)))
         timings['merge'] = (time.perf_counter() - t) * 1e3

@@ -6,8 +6,9 @@ landmark model's ``presence`` and ``keypoints``. Each hand's score becomes a fun
 (:data:`SCORE_RULES`; proposal score x presence by default); its box is the keypoints' extent plus
 a margin, or (box rule per source) the proposal's own box. Then non-maximum suppression over all
 sources together (two hands overlap by their boxes or by their keypoints' extents), at most
-``max_hands``, sorted by score. With ``adopt_ssd_box`` a hand from
-another source that suppressed an SSD proposal takes that SSD box.
+``max_hands``, sorted by score. With ``ssd_box_blend`` b > 0 a kept hand that overlaps an SSD
+proposal takes ``(1 - b) x`` its own box ``+ b x`` that SSD box: the keypoints' extent is tighter
+than most data sets' labels, the SSD box is trained on them (b = 1: the SSD box).
 """
 from __future__ import annotations
 
@@ -62,14 +63,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
 
 def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: float,
           max_hands: int, width: int, height: int, score_rule: str = 'product',
-          adopt_ssd_box: bool = False) -> Hands:
+          ssd_box_blend: float = 0.0) -> Hands:
     """
     Rescore, choose each box, de-duplicate.
 
     keep_proposal_box: bool (N,): keep the proposal's own box (else the keypoints' extent +
     `margin`). Boxes are clipped to the `width` x `height` image; a hand whose clipped box is
-    empty is dropped. `adopt_ssd_box`: a kept hand takes the box of the SSD proposal
-    (``keep_proposal_box``) it overlaps most by `nms_iou` or more.
+    empty is dropped. `ssd_box_blend` b: a kept hand's box becomes ``(1 - b) x`` its box
+    ``+ b x`` the box of the SSD proposal (``keep_proposal_box``, any score) it overlaps most,
+    by `nms_iou` or more (an SSD proposal kept with its own box is unchanged).
     """
     if not len(hands):
         return Hands()
@@ -85,10 +87,11 @@ def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: f
                 hands.regions).take(valid)
     keep_box = keep_box[valid]
     kept = nms(out.boxes, out.scores, nms_iou, max_hands, out.keypoints)
-    if adopt_ssd_box and keep_box.any() and len(kept):
+    if ssd_box_blend > 0 and keep_box.any() and len(kept):
         ssd_boxes = out.boxes[keep_box]
         overlaps = pairwise_iou(out.boxes[kept], ssd_boxes)
         best = overlaps.argmax(axis=1)
         take = overlaps[np.arange(len(kept)), best] >= nms_iou
-        out.boxes[kept[take]] = ssd_boxes[best[take]]
+        out.boxes[kept[take]] = ((1.0 - ssd_box_blend) * out.boxes[kept[take]]
+                                 + ssd_box_blend * ssd_boxes[best[take]])
     return out.take(kept)

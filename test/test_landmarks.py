@@ -220,6 +220,14 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
     assert np.allclose(out.scores, [0.8, 0.63])
     assert np.allclose(out.boxes[0], [90, 95, 210, 155])
     assert np.allclose(out.boxes[1], [0, 0, 10, 10])
+    # the blend: the palm hand takes 0.3 of the SSD proposal's box it overlaps; 0 keeps its own
+    blended = merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480,
+                    ssd_box_blend=0.3)
+    assert np.allclose(blended.boxes[0], 0.7 * np.array([90, 95, 210, 155])
+                       + 0.3 * np.array([90, 90, 210, 160]))
+    assert np.allclose(blended.boxes[1], out.boxes[1])  # an SSD box stays itself
+    assert np.allclose(merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480,
+                             ssd_box_blend=1.0).boxes[0], [90, 90, 210, 160])
     assert list(nms(np.array([[0, 0, 10, 10]] * 3), np.array([0.1, 0.3, 0.2]), 0.5, 5)) == [1]
     # one hand measured twice: boxes of different extents (IoU 0.25), the same keypoints
     boxes = np.array([[100, 100, 200, 150], [100, 100, 300, 200]], np.float32)
