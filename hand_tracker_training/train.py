@@ -327,10 +327,33 @@ def _jsonable(value):
     return value.to_dict() if hasattr(value, 'to_dict') else str(value)
 
 
+def exported_config(init: str) -> SSDConfig | None:
+    """The network of an exported hand model (``metrics.json`` beside the ``.tflite``), or None."""
+    metrics = Path(init).parent / 'metrics.json'
+    if not init.endswith('.tflite') or not metrics.is_file():
+        return None
+    config = json.loads(metrics.read_text()).get('config')
+    return SSDConfig.from_json(json.dumps(config)) if config else None
+
+
 def new_config(args: argparse.Namespace) -> SSDConfig:
-    """Return the network of a new run: input size, width and the recipe's anchors."""
+    """
+    Return the network of a new run: input size, width and the recipe's anchors.
+
+    Without a recipe's anchors, fine-tuning an exported hand model (``--init model.tflite``
+    with its ``metrics.json``) keeps that model's network and anchors, so its heads mean what
+    they meant; a different --input-size still applies.
+    """
     from hand_tracker_training.anchors import AnchorConfig
 
+    exported = exported_config(args.init) if args.anchor_settings is None else None
+    if exported is not None:
+        if args.input_size and args.input_size != exported.input_size:
+            exported.input_size = args.input_size
+        print(f'network of {args.init}: input {exported.input_size}, '
+              f'{exported.anchors.num_levels} levels, anchors {exported.anchors.to_dict()}',
+              flush=True)
+        return exported
     anchors = AnchorConfig(**{k: tuple(v) if isinstance(v, list) else v
                               for k, v in (args.anchor_settings or {}).items()})
     return SSDConfig(input_size=args.input_size, alpha=args.alpha, anchors=anchors)

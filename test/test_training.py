@@ -133,3 +133,23 @@ def test_smoke_training_end_to_end_and_resume(egohands_dir, tmp_path):
     with open(out / 'history.csv') as f:
         assert [r['epoch'] for r in csv.DictReader(f)] == ['0', '1', '2']
     assert json.loads((out / 'state.json').read_text())['epoch'] == 3
+
+
+def test_fine_tuning_an_exported_model_keeps_its_network(tmp_path):
+    """--init models/model.tflite: the run gets the shipped network and anchors (metrics.json)."""
+    from pathlib import Path
+
+    from hand_tracker_training.train import new_config, parse_args
+
+    models = Path(__file__).resolve().parents[1] / 'models'
+    shipped = json.loads((models / 'metrics.json').read_text())['config']
+    args = parse_args(['--yolo', str(tmp_path), '--init', str(models / 'model.tflite'),
+                       '--input-size', '300', '--out', str(tmp_path / 'run')])
+    config = new_config(args)
+    assert config.anchors.to_dict() == {**shipped['anchors'], 'first_stride': 16,
+                                        'explicit_scales': []}
+    assert config.input_size == shipped['input_size']
+    # a MobileNetV2 classifier (no metrics.json beside it) gets the default anchors
+    args = parse_args(['--yolo', str(tmp_path), '--init', str(tmp_path / 'x.tflite'),
+                       '--input-size', '300', '--out', str(tmp_path / 'run')])
+    assert new_config(args).anchors.to_dict() != config.anchors.to_dict()
