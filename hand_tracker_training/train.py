@@ -328,7 +328,7 @@ def _jsonable(value):
 
 
 def exported_config(init: str) -> SSDConfig | None:
-    """The network of an exported hand model (``metrics.json`` beside the ``.tflite``), or None."""
+    """Return the network of an exported hand model (its ``metrics.json``), or None."""
     metrics = Path(init).parent / 'metrics.json'
     if not init.endswith('.tflite') or not metrics.is_file():
         return None
