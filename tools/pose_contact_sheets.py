@@ -8,6 +8,8 @@ taken in turn from each source, are cropped with their skeleton and label::
     .venv/bin/python tools/pose_contact_sheets.py docs/poses
 
 writes ``<out>/<pose>.jpg`` and prints how many test hands each pose got per source.
+``--errors SOURCE`` instead writes ``<out>/count_errors_<SOURCE>.jpg``: every test hand of
+that source whose finger count differs from its label, with both (for auditing the labels).
 """
 from __future__ import annotations
 
@@ -42,13 +44,45 @@ def _crop(rgb: np.ndarray, box, keypoints, text: str, size: int = 200) -> np.nda
     return out
 
 
+def _error_sheet(chain, classifier, source: str, out: Path) -> int:
+    """Write the sheet of the hands of `source`'s test part whose count differs from its label."""
+    from hand_tracker_training.poses import finger_labels
+
+    paths = [s.image_path for s in load_part(source, 'test')]
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        crops, hands_seen = [], 0
+        for path in paths:
+            labels = finger_labels(path)
+            if labels is None or not len(labels[0]):
+                continue
+            boxes, counts = labels
+            rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+            hands, _ = chain.check_boxes(rgb, boxes)
+            got = classifier(hands.keypoints).count
+            hands_seen += len(boxes)
+            for i in np.flatnonzero(got != counts):
+                text = f'label {counts[i]} read {got[i]} {Path(path).name[:16]}'
+                print(f'{Path(path).name}: box {i}, label {counts[i]}, read {got[i]}')
+                p = Path(tmp) / f'{len(crops)}.png'
+                cv2.imwrite(str(p), _crop(rgb, boxes[i], hands.keypoints[i], text))
+                crops.append(p)
+        print(f'{len(crops)} of {hands_seen} hands read differently from their label')
+        contact_sheet(crops, out / f'count_errors_{SHORT[source]}.jpg', columns=5,
+                      cell=(200, 200))
+    return 0
+
+
 def main(argv=None) -> int:
     """Write the sheets; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', type=Path)
     parser.add_argument('--per-pose', type=int, default=6)
+    parser.add_argument('--errors', choices=SOURCES, help='sheet of the count errors instead')
     args = parser.parse_args(argv)
     chain, classifier = chain_from_defaults(), PoseClassifier()
+    if args.errors:
+        return _error_sheet(chain, classifier, args.errors, args.out)
     found = defaultdict(lambda: defaultdict(list))   # pose -> source -> [(conf, crop)]
     for source in SOURCES:
         for sample in load_part(source, 'test'):
