@@ -142,8 +142,9 @@ def load_tflite_backbone(model: keras.Model, path: str | Path,
     return len(pairs)
 
 
-#: The Keras layer name in a TFLite convolution's tensor name ('.../extra_0_proj_1/convolution').
-_TFLITE_LAYER = re.compile(r'([A-Za-z0-9_]+?)(?:_\d+)?/(?:convolution|depthwise)(?:;|$)')
+#: The scope of a TFLite convolution's tensor name ('.../extra_0_proj_1/convolution'): the Keras
+#: layer name, with or without the '_<n>' that the SavedModel's tracing appended.
+_TFLITE_LAYER = re.compile(r'([A-Za-z0-9_]+)/(?:convolution|depthwise)(?:;|$)')
 
 
 def load_tflite_named(model: keras.Model, convs: Sequence[ConvWeights]) -> int:
@@ -158,7 +159,8 @@ def load_tflite_named(model: keras.Model, convs: Sequence[ConvWeights]) -> int:
     n = 0
     for w in convs:
         m = _TFLITE_LAYER.search(w.name)
-        layer = layers.get(m.group(1)) if m else None
+        scope = m.group(1) if m else ''
+        layer = layers.get(scope) or layers.get(re.sub(r'_\d+$', '', scope))
         if layer is None or _is_backbone_layer(layer.name):
             continue
         kernel = getattr(layer, 'kernel', None)
