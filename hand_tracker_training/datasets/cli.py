@@ -110,6 +110,12 @@ def _parts(args: argparse.Namespace) -> None:
            f'image height; the scenes are rectangles of the {far_hands.SCENES} test frames '
            f'that keep away from every labelled hand (every hand there is labelled). Nothing '
            f'is trained, selected or calibrated on it.\n')
+    folds = ''.join(
+        f'\nLeave-one-{spec["group"]}-out folds of {name} (`--fold NAME` of hand-tracker-train, '
+        f'-export and -eval): each of {", ".join(f"`{g}`" for g in spec["folds"])} is the '
+        f'test part in turn, the others train, no val part (`--fold all`: every one '
+        f'trains); the other sources keep their parts.\n'
+        for name, spec in config['sources'].items() if spec.get('folds'))
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(
@@ -118,7 +124,7 @@ def _parts(args: argparse.Namespace) -> None:
             f'defined (its comments give the rules and the reasons). Images are assigned by '
             f'group (EgoHands video, webcam recording session, Roboflow source photo); no '
             f'group is in two parts. Model selection and threshold calibration use train and '
-            f'val only.\n\n{table}\n{samples}{far}', encoding='utf-8')
+            f'val only.\n\n{table}\n{samples}{far}{folds}', encoding='utf-8')
 
 
 def _stats(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
