@@ -186,14 +186,20 @@ class DetectorCore:
         # frames the middleware lost before this node saw them (best effort: the reader's
         # history overflowed, or a shared-memory buffer was reused): counted, never silent
         events = ros_compat.subscription_event_callbacks(message_lost=self._on_message_lost)
+        # the history holds at least queue_size frames: a burst (a bag replayed while the
+        # process was busy) would otherwise overwrite frames the queue has room for, uncounted
+        image_qos = QoSProfile(history=qos_profile_sensor_data.history,
+                               depth=max(qos_profile_sensor_data.depth, p('queue_size')),
+                               reliability=qos_profile_sensor_data.reliability,
+                               durability=qos_profile_sensor_data.durability)
         if p('use_compressed'):
             self.sub = self.create_subscription(
                 CompressedImage, 'image/compressed', self._on_compressed,
-                qos_profile_sensor_data, qos_overriding_options=qos_overrides,
+                image_qos, qos_overriding_options=qos_overrides,
                 event_callbacks=events, raw=True)
         else:
             self.sub = self.create_subscription(
-                Image, 'image', self._on_image, qos_profile_sensor_data,
+                Image, 'image', self._on_image, image_qos,
                 qos_overriding_options=qos_overrides, event_callbacks=events, raw=True)
         self._last_input = time.monotonic()
         self._warned_silent = False
@@ -217,7 +223,8 @@ class DetectorCore:
                 read_only=True, integer_range=_int_range(1, 8))
         declare('num_threads', 2, 'CPU threads per inference (TFLite/TF intra-op)',
                 read_only=True, integer_range=_int_range(1, 64))
-        declare('queue_size', 1, 'frames waiting for a worker; older ones are dropped (counted)',
+        declare('queue_size', 1, 'frames waiting for a worker; older ones are dropped (counted); '
+                "the image subscription's history keeps at least as many",
                 read_only=True, integer_range=_int_range(1, 30))
         declare('use_compressed', False,
                 'subscribe image/compressed (CompressedImage) instead of image',

@@ -627,3 +627,44 @@ def test_missing_landmark_model_names_the_file_and_publishes_nothing_unverified(
     finally:
         c.close()
         proc.stop()
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('queue_size', [1, 30])
+def test_a_burst_up_to_queue_size_is_not_lost_in_the_subscription(fixture_models, queue_size):
+    """
+    Frames that arrive while the executor is busy wait in the subscription's history.
+
+    Best effort (sensor-data QoS) either way; the history keeps max(5, queue_size) frames, so
+    a recorded input (`hand-tracker run` sets queue_size 30) keeps a burst of 20.
+    """
+    import numpy as np
+    from hand_tracker_ros.detector_node import HandDetectorNode
+    from hand_tracker_ros.image_conversion import rgb_to_image_fields
+    import rclpy
+    from rclpy.parameter import Parameter
+    from rclpy.qos import qos_profile_sensor_data, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        node = HandDetectorNode(context=ctx, parameter_overrides=[
+            Parameter('model_path', value=str(fixture_models['tflite'])),
+            Parameter('landmarks.enable', value=False), Parameter('queue_size', value=queue_size)])
+        assert node.sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert node.sub.qos_profile.depth == max(5, queue_size)
+        camera = rclpy.create_node('burst_camera', context=ctx)
+        pub = camera.create_publisher(Image, 'image', qos_profile_sensor_data)
+        frame = Image(**rgb_to_image_fields(np.zeros((48, 64, 3), np.uint8)))
+        for _ in range(20):  # nothing takes them yet: the executor is not spinning
+            pub.publish(frame)
+        ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+        ex.add_node(node)
+        for _ in range(100):
+            ex.spin_once(timeout_sec=0.05)
+        assert node.pipeline.stats.received == min(20, max(5, queue_size))
+        ex.shutdown(timeout_sec=2)
+        camera.destroy_node()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown(context=ctx)
