@@ -109,6 +109,10 @@ class DetectorCore:
         self._detector_lock = threading.Lock()
         self._threshold_cache: tuple = ('', DEFAULT_SCORE_THRESHOLD)
         self._follow_model_threshold = True
+        # memory upkeep (_log_memory): last trim, MB freed in all, the report (made on first use)
+        self._trimmed_at, self._freed_mb = 0.0, 0.0
+        self._memory: Optional[MemoryReport] = None
+        self._memory_at = 0.0
         # Iron+; on Humble the parameter keeps -1 (see _threshold_in_force)
         ros_compat.add_pre_set_parameters_callback(self, self._resolve_score_threshold)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -525,13 +529,13 @@ class DetectorCore:
         """Every malloc_trim_period trim glibc's heap, every memory_report_period log memory."""
         now = time.monotonic()
         trim_period = self.get_parameter('malloc_trim_period').value
-        if trim_period > 0 and now - getattr(self, '_trimmed_at', 0.0) >= trim_period - 1e-3:
+        if trim_period > 0 and now - self._trimmed_at >= trim_period - 1e-3:
             self._trimmed_at = now
-            self._freed_mb = getattr(self, '_freed_mb', 0.0) + (memory_trim() or 0.0)
+            self._freed_mb += memory_trim() or 0.0
         period = self.get_parameter('memory_report_period').value
         if period <= 0:
             return
-        if getattr(self, '_memory', None) is None:
+        if self._memory is None:
             self._memory = MemoryReport(trace=self.get_parameter('memory_trace').value)
             self._memory_at = now - period
         if now - self._memory_at >= period - 1e-3:
