@@ -212,10 +212,10 @@ def main() -> int:
     ap.add_argument('--landmarks', nargs='+', choices=('on', 'off'), default=['on', 'off'],
                     help="the node's landmark chain (landmarks.enable): on (the default "
                          'parameters), off (the SSD alone)')
-    ap.add_argument('--motion', choices=('cycle', 'pan'), default='cycle',
+    ap.add_argument('--motion', choices=('cycle', 'pan', 'empty'), default='cycle',
                     help='input frames (benchmarks/image_publisher.py): cycle = 20 EgoHands '
                          'frames in turn (a new scene every frame), pan = a window sliding '
-                         'smoothly over them (a video)')
+                         'smoothly over them (a video), empty = 20 hand-free scenes')
     ap.add_argument('--set', nargs='+', default=[], metavar='NAME=VALUE',
                     help='other node parameters, e.g. landmarks.lite=true palm.every_n_frames=10')
     ap.add_argument('--threads', type=int, default=2)

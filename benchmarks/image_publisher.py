@@ -2,13 +2,15 @@
 Publishes real 640x480 rgb8 frames at a fixed rate (a stand-in camera in its own process).
 
   python benchmarks/image_publisher.py --rate 30 --duration 10 [--topic image] [--reliable]
-      [--motion cycle|pan]
+      [--motion cycle|pan|empty]
 
 Frames are EgoHands images from ../shared/data (2-4 hands each). ``cycle`` (default): 20 of them
 resized to 640x480, one after the other (labelled frames about a second apart in their video:
 every frame is a new scene, the worst case for a tracker). ``pan``: a 640x480 window slides
 smoothly (80 px/s, back and forth) over one of them resized to 800x600, the next every 3 s: a
-video whose hands move continuously, as a camera's do. Each stamp is the ROS clock at publish
+video whose hands move continuously, as a camera's do. ``empty``: 20 frames without a hand: the
+largest 4:3 rectangle of an EgoHands test frame that keeps clear of every labelled hand
+(``far_hands.hand_free_rect``), resized to 640x480, in turn. Each stamp is the ROS clock at publish
 time, so a subscriber on this machine measures image-to-output latency as now - header.stamp.
 Prints `start T` (time.monotonic() of frame 0; frame k is due at T + k / rate) before the first
 frame and `published N` at the end.
@@ -41,6 +43,25 @@ def load_images(n: int, width: int, height: int) -> list:
             for f in load_frames(n, width, height)]
 
 
+def load_empty_frames(n: int, width: int, height: int) -> list[bytes]:
+    """`n` hand-free 4:3 rectangles of EgoHands test frames, resized, as rgb8 bytes."""
+    sys.path.insert(0, str(REPO))
+    from hand_tracker_training.datasets.far_hands import hand_free_rect
+    from hand_tracker_training.datasets.parts import load_part
+    out = []
+    for sample in load_part('egohands', 'test'):
+        rect = hand_free_rect(sample, width / height)
+        if rect is None:
+            continue
+        x, y, w, h = rect
+        bgr = cv2.resize(cv2.imread(sample.image_path)[y:y + h, x:x + w], (width, height),
+                         interpolation=cv2.INTER_LINEAR)
+        out.append(np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)).tobytes())
+        if len(out) == n:
+            return out
+    sys.exit(f'only {len(out)} hand-free frames found')
+
+
 def load_frames(n: int, width: int, height: int) -> list[bytes]:
     folder = REPO.parent / 'shared' / 'data' / 'egohands' / '_LABELLED_SAMPLES' \
         / 'CARDS_OFFICE_S_B'
@@ -63,12 +84,13 @@ def main() -> int:
     ap.add_argument('--height', type=int, default=480)
     ap.add_argument('--reliable', action='store_true', help='reliable QoS (default best effort)')
     ap.add_argument('--wait-subscriber', type=float, default=10.0)
-    ap.add_argument('--motion', choices=('cycle', 'pan'), default='cycle')
+    ap.add_argument('--motion', choices=('cycle', 'pan', 'empty'), default='cycle')
     a = ap.parse_args()
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
-    frames = load_frames(20, a.width, a.height) if a.motion == 'cycle' else None
+    frames = (load_frames(20, a.width, a.height) if a.motion == 'cycle'
+              else load_empty_frames(20, a.width, a.height) if a.motion == 'empty' else None)
     images = load_images(20, a.width * 5 // 4, a.height * 5 // 4) if a.motion == 'pan' else None
     rclpy.init()
     node = rclpy.create_node('bench_image_publisher')
