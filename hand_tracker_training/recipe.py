@@ -37,6 +37,9 @@ class Recipe:
     mosaic_size: tuple = (640, 480)
     zoom_probability: float = 0.2
     max_zoom: float = 4.0
+    #: (lo, hi): shrink so that the image's tallest hand ends up log-uniform in this share of
+    #: the image height (a person a few metres away) instead of 1.5-``max_zoom`` times
+    zoom_hand_height: tuple | None = None
     paste_probability: float = 0.5
     paste_max_hands: int = 3
     paste_height: tuple = (0.03, 0.35)
@@ -189,11 +192,27 @@ class RecipeAugmenter:
         elif u < r.mosaic_probability + r.zoom_probability:
             bg = self._draw(rng)
             image, boxes = zoom_out_onto(image, boxes, bg.rgb, bg.boxes,
-                                         rng.uniform(1.5, r.max_zoom),
+                                         self.zoom_ratio(image, boxes, rng),
                                          (rng.random(), rng.random()))
         if rng.random() < r.paste_probability:
             image, boxes = self.paste_hands(image, boxes, item.source, rng)
         return image, boxes
+
+    def zoom_ratio(self, image: np.ndarray, boxes: np.ndarray, rng: np.random.Generator
+                   ) -> float:
+        """
+        Draw how many times a zoomed-out image shrinks.
+
+        1.5-``max_zoom``; with ``zoom_hand_height`` (and a hand in the image), the ratio that
+        puts its tallest hand at a log-uniform share of the image height in that range (at
+        least 1).
+        """
+        r = self.recipe
+        if not r.zoom_hand_height or not len(boxes):
+            return float(rng.uniform(1.5, r.max_zoom))
+        tallest = float(np.max(boxes[:, 3] - boxes[:, 1])) / image.shape[0]
+        target = float(np.exp(rng.uniform(*np.log(r.zoom_hand_height))))
+        return max(1.0, tallest / target)
 
     def paste_hands(self, image, boxes, source: str, rng: np.random.Generator):
         """

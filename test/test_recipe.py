@@ -117,6 +117,29 @@ def test_zoom_out_onto_a_real_image_keeps_visible_background_hands(ego):
         assert np.array_equal(b, b2) and img.shape == rgb.shape
 
 
+def test_zoom_to_a_hand_height_puts_the_tallest_hand_of_real_frames_in_that_range(webcam):
+    """``zoom_hand_height``: the zoomed-out webcam frame's tallest hand is a far person's."""
+    from hand_tracker_training.input_pipeline import CachedImage
+    from hand_tracker_training.recipe import Recipe, RecipeAugmenter
+
+    images = [CachedImage(rgb=read_rgb(s.image_path), boxes=s.boxes, scale=1.0,
+                          source='webcam') for s in webcam[::40] if len(s.boxes)]
+    recipe = Recipe(weights={'webcam': 1.0}, mosaic_probability=0.0, zoom_probability=1.0,
+                    paste_probability=0.0, zoom_hand_height=(0.04, 0.08))
+    aug = RecipeAugmenter(images, recipe, masks=[], box_cuts=[])
+    rng = np.random.default_rng(0)
+    for i, item in enumerate(images):
+        tallest = (item.boxes[:, 3] - item.boxes[:, 1]).max() / item.rgb.shape[0]
+        assert tallest > 0.2, 'webcam hands are 24-90 % of the frame height'
+        image, boxes = aug.compose(i, rng)
+        own = boxes[len(boxes) - len(item.boxes):]  # the shrunk frame's hands come last
+        share = (own[:, 3] - own[:, 1]).max() / image.shape[0]
+        assert 0.04 - 0.01 <= share <= 0.08 + 0.01, (i, share)
+    default = RecipeAugmenter(images, Recipe(weights={'webcam': 1.0}), masks=[], box_cuts=[])
+    ratios = [default.zoom_ratio(images[0].rgb, images[0].boxes, rng) for _ in range(50)]
+    assert 1.5 <= min(ratios) and max(ratios) <= 4.0, 'without it: 1.5-max_zoom times'
+
+
 def test_negative_window_holds_no_hand(webcam):
     rng = np.random.default_rng(0)
     for s in webcam[:20]:
