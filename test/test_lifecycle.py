@@ -121,7 +121,8 @@ def test_launch_with_lifecycle_autostarts(egohands_dir):
                       'lifecycle:=true', 'namespace:=robot1')
     try:
         assert listener.wait_count('detections', 10, 90), launch.output[-3000:]
-        out = ros2(domain, 'lifecycle', 'get', '--no-daemon', '/robot1/hand_detector').stdout
+        out = ros2(domain, 'lifecycle', 'get', '--no-daemon', '/robot1/hand_detector',
+                   retry_silent=True).stdout
         assert out.startswith('active'), out
         code, _ = launch.stop(signal.SIGINT, 20)
         assert code == 0 and 'Traceback' not in launch.output, launch.output[-3000:]
