@@ -13,7 +13,6 @@ ms per variant and the ratio to the baseline.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 import sys
 import time
@@ -47,15 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     import yaml
 
     from hand_tracker_training.anchors import AnchorConfig
-    from hand_tracker_training.model import SSDConfig
+    from hand_tracker_training.model import exported_config, SSDConfig
 
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0].strip())
     p.add_argument('--sizes', type=int, nargs='+', default=[300, 448])
     p.add_argument('--runs', type=int, default=40)
     p.add_argument('--threads', type=int, default=2)
     args = p.parse_args(argv)
-    shipped = SSDConfig.from_json(json.dumps(
-        json.loads((REPO / 'models' / 'metrics.json').read_text())['config']))
+    shipped = exported_config(REPO / 'models' / 'model.tflite')
     recipe = yaml.safe_load((REPO / 'config' / 'train_recipe_s8.yaml').read_text())
     stride8 = AnchorConfig(**{k: tuple(v) if isinstance(v, list) else v
                               for k, v in recipe['anchors'].items()})

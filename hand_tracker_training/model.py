@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 import json
 import math
+from pathlib import Path
 
 import cv2
 from hand_tracker_ros.detections import Detections
@@ -90,6 +91,15 @@ class SSDConfig:
     def anchor_boxes(self) -> np.ndarray:
         """Return the anchors of this network (normalised [cy, cx, h, w])."""
         return generate_anchors(self.input_size, self.anchors)
+
+
+def exported_config(model_path: str | Path) -> SSDConfig | None:
+    """Return the network of an exported hand model (``metrics.json`` beside it), or None."""
+    metrics = Path(model_path).parent / 'metrics.json'
+    if not str(model_path).endswith('.tflite') or not metrics.is_file():
+        return None
+    config = json.loads(metrics.read_text(encoding='utf-8')).get('config')
+    return SSDConfig.from_json(json.dumps(config)) if config else None
 
 
 #: He initialisation of a depthwise 3x3 kernel (fan-in 9; Keras' default glorot counts the

@@ -41,7 +41,7 @@ import time
 from hand_tracker_training.datasets.sources import add_source_options, training_samples
 from hand_tracker_training.input_pipeline import cache_images, SSDDataset, to_network_input
 from hand_tracker_training.losses import BoxLoss, FocalLoss
-from hand_tracker_training.model import build_ssd, predict_detections, SSDConfig
+from hand_tracker_training.model import build_ssd, exported_config, predict_detections, SSDConfig
 from hand_tracker_training.pretrained import freeze_before, initialise, PretrainedUnavailable
 import keras
 import numpy as np
@@ -327,15 +327,6 @@ def _jsonable(value):
     return value.to_dict() if hasattr(value, 'to_dict') else str(value)
 
 
-def exported_config(init: str) -> SSDConfig | None:
-    """Return the network of an exported hand model (its ``metrics.json``), or None."""
-    metrics = Path(init).parent / 'metrics.json'
-    if not init.endswith('.tflite') or not metrics.is_file():
-        return None
-    config = json.loads(metrics.read_text()).get('config')
-    return SSDConfig.from_json(json.dumps(config)) if config else None
-
-
 def new_config(args: argparse.Namespace) -> SSDConfig:
     """
     Return the network of a new run: input size, width and the recipe's anchors.
@@ -348,8 +339,7 @@ def new_config(args: argparse.Namespace) -> SSDConfig:
 
     exported = exported_config(args.init) if args.anchor_settings is None else None
     if exported is not None:
-        if args.input_size and args.input_size != exported.input_size:
-            exported.input_size = args.input_size
+        exported.input_size = args.input_size or exported.input_size
         print(f'network of {args.init}: input {exported.input_size}, '
               f'{exported.anchors.num_levels} levels, anchors {exported.anchors.to_dict()}',
               flush=True)

@@ -5,7 +5,6 @@ The Keras model and its losses, and the pretrained (TFLite ImageNet) initialisat
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hand_tracker_ros.geometry import pairwise_iou
@@ -317,9 +316,8 @@ def test_imagenet_download_failure_is_reported_cleanly():
 
 
 def _shipped_config():
-    from hand_tracker_training.model import SSDConfig
-    return SSDConfig.from_json(json.dumps(json.loads((SHIPPED / 'metrics.json').read_text())
-                                          ['config']))
+    from hand_tracker_training.model import exported_config
+    return exported_config(SHIPPED / 'model.tflite')
 
 
 def test_shipped_model_rebuilt_from_its_tflite_detects_the_same_hands(shared_data):
