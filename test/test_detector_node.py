@@ -64,7 +64,7 @@ class Client:
     """This process's side: publishes images, collects detections / hands by stamp."""
 
     def __init__(self, compressed: bool = False, namespace: str = ''):
-        from hand_tracker.msg import TrackedHandArray
+        from hand_tracker.msg import GestureEvent, TrackedHandArray
         import rclpy
         from rclpy.qos import qos_profile_sensor_data, QoSProfile
         from sensor_msgs.msg import CompressedImage, Image
@@ -82,6 +82,11 @@ class Client:
                                       QoSProfile(depth=200))
         self.node.create_subscription(TrackedHandArray, 'hands', self.hands.append,
                                       QoSProfile(depth=200))
+        # from the start, so that wait_connected's handshake covers it (reliable, volatile:
+        # an event published before the node matched a late reader would be lost)
+        self.gestures = []
+        self.node.create_subscription(GestureEvent, 'gestures', self.gestures.append,
+                                      QoSProfile(depth=50))
         self.ex = rclpy.executors.SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         self.t = 1000
@@ -524,11 +529,9 @@ def test_swipe_over_dds_produces_one_gesture_event(raw_node):
     from the images.
     """
     from hand_tracker.msg import GestureEvent
-    from rclpy.qos import QoSProfile
     proc, c = raw_node
-    events = []
-    c.node.create_subscription(GestureEvent, 'gestures', events.append, QoSProfile(depth=50))
-    time.sleep(0.5)
+    events = c.gestures
+    events.clear()
     assert c.wait_for(c.send(image_msg(np.zeros((480, 640, 3), np.uint8)), dt=10.0)) is not None
     ids, stamps = [], []
     for col in range(1, 9):
@@ -563,13 +566,11 @@ def test_default_chain_publishes_keypoints_presence_and_handedness(shared_data):
     """The shipped SSD + MediaPipe palm and landmark models on a real held-out webcam frame."""
     from hand_tracker.msg import GestureEvent, TrackedHand
     from hand_tracker_training.poses import finger_labels
-    from rclpy.qos import QoSProfile
     sample, rgb = _webcam_frame()
     proc = NodeProcess('-r', '__ns:=/chain', '-p', 'tracker.min_hits:=1', '-p',
                        'poses.hold_time:=0.05', ssd_only=False)
     c = Client(namespace='/chain')
-    events = []
-    c.node.create_subscription(GestureEvent, 'gestures', events.append, QoSProfile(depth=50))
+    events = c.gestures
     try:
         c.wait_connected(proc)
         assert 'chain: SSD + palm proposals, landmarks hand_landmark_full.tflite' in proc.text()

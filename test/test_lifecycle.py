@@ -94,7 +94,7 @@ def test_lifecycle_transitions_and_same_detections_as_the_plain_node(real_frames
         assert _state(domain) == 'inactive'
         assert _silent(lc, real_frames[0]), 'deactivated: no processing'
         _set(domain, 'activate')  # the model was kept: not loaded again
-        time.sleep(1.0)
+        lc.wait_connected(_Proc(managed))  # the new subscription is matched and answers
         assert _detect_all(lc, real_frames[:2])
         assert managed.output.count('loaded tflite model') == 1
         _set(domain, 'deactivate')
