@@ -36,7 +36,7 @@ from .detections import Detections
 from .geometry import pairwise_iou
 from .hands import Hands, ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK
 from .landmarks import LandmarkModel
-from .merge import merge, SCORE_RULES
+from .merge import merge, proposal_scores, rescore, SCORE_RULES
 from .palm import PalmDetector
 from .resources import share_dir
 from .tracking import param_field, validate_params
@@ -119,7 +119,7 @@ class LandmarkParams:
 
 @dataclass
 class MergeParams:
-    """Rescoring and merging (``merge.<name>``): score = proposal score x presence."""
+    """Rescoring and merging (``merge.<name>``): score = proposal score x presence (floored)."""
 
     ssd_box: bool = param_field(True, 0, 1, "SSD proposals keep the SSD's own box (else the "
                                 'keypoint extent)')
@@ -127,6 +127,9 @@ class MergeParams:
                                        'by nms_iou takes this share of its box (1: the SSD box)')
     score_rule: str = _text_field('product', 'score from proposal score p and presence q: '
                                   'product (p q), geometric (sqrt(p q)) or presence (q)')
+    presence_floor: float = param_field(0.0, 0.0, 1.0, 'presence q counts as f + (1 - f) q: a '
+                                        'proposal the landmark model cannot read keeps this '
+                                        'share of its score')
     box_margin: float = param_field(0.1, 0.0, 1.0, 'keypoint boxes: extent grown by this '
                                     'fraction on every side')
     nms_iou: float = param_field(0.5, 0.0, 1.0, 'overlap above which the weaker of two hands '
@@ -288,9 +291,10 @@ class HandChain:
                                        self.lm_params.shift)
             res = self.landmarks.run(rgb, regions)
             calls += len(regions)
-            parts.append(Hands(seeds.boxes, seeds.scores / np.maximum(
-                np.nan_to_num(seeds.presence, nan=1.0), 1e-6), res.keypoints, res.presence,
-                res.right, np.full(len(seeds), ORIGIN_TRACK), regions))
+            mp = self.merge_params
+            parts.append(Hands(seeds.boxes, proposal_scores(
+                seeds.scores, seeds.presence, mp.score_rule, mp.presence_floor), res.keypoints,
+                res.presence, res.right, np.full(len(seeds), ORIGIN_TRACK), regions))
             timings['landmarks_tracked'] = (time.perf_counter() - t) * 1e3
         covered = seeds.boxes
         # SSD proposals not covered by a tracked hand: a first, axis-aligned crop, then upright
@@ -332,12 +336,13 @@ class HandChain:
         mp = self.merge_params
         keep_box = (candidates.origin == ORIGIN_SSD) & mp.ssd_box
         checked = merge(candidates, keep_box, mp.box_margin, mp.nms_iou, max(max_hands, 1) * 3,
-                        width, height, mp.score_rule, mp.ssd_box_blend)
+                        width, height, mp.score_rule, mp.ssd_box_blend, mp.presence_floor)
         hands = checked.take(checked.scores >= mp.score_threshold)
         hands = hands.take(np.arange(min(len(hands), max_hands)))
         timings['merge'] = (time.perf_counter() - t) * 1e3
-        rejected = candidates.boxes[(candidates.origin != ORIGIN_TRACK) & (
-            candidates.scores * np.nan_to_num(candidates.presence, nan=1.0) < mp.score_threshold)]
+        rejected = candidates.boxes[(candidates.origin != ORIGIN_TRACK) & (rescore(
+            candidates.scores, candidates.presence, mp.score_rule, mp.presence_floor)
+            < mp.score_threshold)]
         return ChainResult(hands, checked, candidates, timings, calls,
                            run_palm and self.palm is not None, len(seeds), rejected)
 

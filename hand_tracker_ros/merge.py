@@ -3,12 +3,13 @@ Rescoring and merging: landmark-checked proposals of every source -> the image's
 
 Input: :class:`~hand_tracker_ros.hands.Hands` with the proposal score in ``scores`` and the
 landmark model's ``presence`` and ``keypoints``. Each hand's score becomes a function of both
-(:data:`SCORE_RULES`; proposal score x presence by default); its box is the keypoints' extent plus
-a margin, or (box rule per source) the proposal's own box. Then non-maximum suppression over all
-sources together (two hands overlap by their boxes or by their keypoints' extents), at most
-``max_hands``, sorted by score. With ``ssd_box_blend`` b > 0 a kept hand that overlaps an SSD
-proposal takes ``(1 - b) x`` its own box ``+ b x`` that SSD box: the keypoints' extent is tighter
-than most data sets' labels, the SSD box is trained on them (b = 1: the SSD box).
+(:func:`rescore`: proposal score x presence, with a floor under presence); its box is the
+keypoints' extent plus a margin, or (box rule per source) the proposal's own box. Then
+non-maximum suppression over all sources together (two hands overlap by their boxes or by their
+keypoints' extents), at most ``max_hands``, sorted by score. With ``ssd_box_blend`` b > 0 a kept
+hand that overlaps an SSD proposal by box takes ``(1 - b) x`` its own box ``+ b x`` that SSD box:
+the keypoints' extent is tighter than most data sets' labels, the SSD box is trained on them
+(b = 1: the SSD box).
 """
 from __future__ import annotations
 
@@ -20,12 +21,40 @@ from .geometry import pairwise_iou
 from .hands import Hands
 
 
-#: How proposal score p and presence q make a hand's score.
+#: How proposal score p and presence q make a hand's score s, and p back from s and q.
 SCORE_RULES = {
-    'product': lambda p, q: p * q,
-    'geometric': lambda p, q: np.sqrt(p * q),
-    'presence': lambda p, q: q,
+    'product': (lambda p, q: p * q, lambda s, q: s / q),
+    'geometric': (lambda p, q: np.sqrt(p * q), lambda s, q: s * s / q),
+    'presence': (lambda p, q: q, lambda s, q: s),
 }
+
+
+def _presence(presence: np.ndarray, floor: float) -> np.ndarray:
+    """Presence as the score rules read it: unmeasured (NaN) is 1, and q becomes f + (1 - f) q."""
+    q = np.nan_to_num(np.asarray(presence, np.float32), nan=1.0)
+    return np.maximum(floor + (1.0 - floor) * q, 1e-6)
+
+
+def rescore(scores: np.ndarray, presence: np.ndarray, rule: str = 'product',
+            presence_floor: float = 0.0) -> np.ndarray:
+    """
+    Return the hands' scores from proposal scores p and presence q by `rule`.
+
+    `presence_floor` f: q counts as ``f + (1 - f) q``, so a proposal the landmark model cannot
+    read (a close hand cut by the frame) keeps the share f of its proposal score, and one it
+    calls absent scores at most f.
+    """
+    if rule not in SCORE_RULES:
+        raise ValueError(f'merge: unknown score rule {rule!r} ({sorted(SCORE_RULES)})')
+    return SCORE_RULES[rule][0](np.asarray(scores, np.float32), _presence(presence,
+                                                                          presence_floor))
+
+
+def proposal_scores(scores: np.ndarray, presence: np.ndarray, rule: str = 'product',
+                    presence_floor: float = 0.0) -> np.ndarray:
+    """Return the proposal scores p that :func:`rescore` turned into `scores` (its inverse)."""
+    return SCORE_RULES[rule][1](np.asarray(scores, np.float32), _presence(presence,
+                                                                          presence_floor))
 
 
 def keypoint_boxes(keypoints: np.ndarray, margin: float) -> np.ndarray:
@@ -36,16 +65,15 @@ def keypoint_boxes(keypoints: np.ndarray, margin: float) -> np.ndarray:
     return np.concatenate([lo - pad, hi + pad], axis=1)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
-        keypoints: Optional[np.ndarray] = None) -> np.ndarray:
+def hand_overlaps(boxes: np.ndarray, keypoints: Optional[np.ndarray] = None) -> np.ndarray:
     """
-    Return the indices kept by greedy NMS (highest score first), at most `max_out`.
+    Return the (N, N) overlaps of N hands, as NMS reads them.
 
-    With `keypoints` (N, 21, >=2; NaN rows: none) two hands also overlap by the IoU of their
-    keypoints' extents: the same hand measured twice (an SSD box and a palm's keypoint box of
-    different extents) is one hand.
+    The IoU of their boxes or, where both have keypoints, of their keypoints' extents,
+    whichever is larger. `keypoints` (N, 21, >=2; NaN rows: none): the same hand measured
+    twice (an SSD box and a palm's keypoint box of different extents) overlaps by its
+    keypoints.
     """
-    order = list(np.argsort(-np.asarray(scores), kind='stable'))
     overlaps = pairwise_iou(boxes, boxes)
     if keypoints is not None and len(boxes):
         measured = np.isfinite(np.asarray(keypoints)[:, :, :2]).all(axis=(1, 2))
@@ -53,6 +81,21 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
                             0.0)
         overlaps = np.maximum(overlaps, np.where(measured[:, None] & measured[None, :],
                                                  pairwise_iou(kp_boxes, kp_boxes), 0.0))
+    return overlaps
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
+        keypoints: Optional[np.ndarray] = None,
+        overlaps: Optional[np.ndarray] = None) -> np.ndarray:
+    """
+    Return the indices kept by greedy NMS (highest score first), at most `max_out`.
+
+    Two hands overlap by :func:`hand_overlaps` (by box, or also by `keypoints`), or by the
+    given (N, N) `overlaps`.
+    """
+    order = list(np.argsort(-np.asarray(scores), kind='stable'))
+    if overlaps is None:
+        overlaps = hand_overlaps(boxes, keypoints)
     keep = []
     while order and len(keep) < max_out:
         i = order.pop(0)
@@ -63,9 +106,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
 
 def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: float,
           max_hands: int, width: int, height: int, score_rule: str = 'product',
-          ssd_box_blend: float = 0.0) -> Hands:
+          ssd_box_blend: float = 0.0, presence_floor: float = 0.0) -> Hands:
     """
-    Rescore, choose each box, de-duplicate.
+    Rescore (:func:`rescore`), choose each box, de-duplicate.
 
     keep_proposal_box: bool (N,): keep the proposal's own box (else the keypoints' extent +
     `margin`). Boxes are clipped to the `width` x `height` image; a hand whose clipped box is
@@ -75,10 +118,8 @@ def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: f
     """
     if not len(hands):
         return Hands()
-    if score_rule not in SCORE_RULES:
-        raise ValueError(f'merge: unknown score rule {score_rule!r} ({sorted(SCORE_RULES)})')
     keep_box = np.asarray(keep_proposal_box, bool)
-    scores = SCORE_RULES[score_rule](hands.scores, np.nan_to_num(hands.presence, nan=1.0))
+    scores = rescore(hands.scores, hands.presence, score_rule, presence_floor)
     boxes = np.where(keep_box[:, None] | np.isnan(hands.keypoints[:, 0, :1]), hands.boxes,
                      keypoint_boxes(hands.keypoints, margin))
     boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)

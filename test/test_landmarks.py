@@ -16,7 +16,7 @@ from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_ros.hands import (HANDEDNESS_LEFT, HANDEDNESS_RIGHT, HANDEDNESS_UNKNOWN, Hands,
                                     ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK)
 from hand_tracker_ros.landmarks import LandmarkModel
-from hand_tracker_ros.merge import keypoint_boxes, merge, nms
+from hand_tracker_ros.merge import keypoint_boxes, merge, nms, proposal_scores, rescore
 from hand_tracker_ros.palm import palm_anchors, PalmDetector
 from hand_tracker_ros.resources import default_model_path
 import numpy as np
@@ -233,6 +233,22 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
     boxes = np.array([[100, 100, 200, 150], [100, 100, 300, 200]], np.float32)
     assert len(nms(boxes, np.array([0.9, 0.8]), 0.5, 5)) == 2
     assert list(nms(boxes, np.array([0.9, 0.8]), 0.5, 5, kp[:2])) == [0]
+
+
+def test_presence_floor_keeps_a_share_of_an_unreadable_proposal_and_tracking_inverts_it():
+    # presence floor f: q counts as f + (1 - f) q; an unreadable proposal keeps f of its score
+    assert np.allclose(rescore([0.8, 0.8, 0.5], [0.0, 1.0, np.nan], 'product', 0.2),
+                       [0.16, 0.8, 0.5])
+    for rule in ('product', 'geometric'):  # a tracked hand's proposal score from its score
+        s = rescore([0.8, 0.3], [0.25, 0.9], rule, 0.2)
+        assert np.allclose(proposal_scores(s, [0.25, 0.9], rule, 0.2), [0.8, 0.3])
+    # merge scores with it: a hand the landmark model calls absent stays below 0.5 at f = 0.2
+    kp = np.full((1, 21, 3), np.nan, np.float32)
+    hands = Hands([[10, 10, 50, 50]], [0.95], kp, presence=[0.0], origin=[ORIGIN_SSD])
+    assert np.allclose(merge(hands, [True], 0.1, 0.5, 5, 640, 480, presence_floor=0.2).scores,
+                       [0.19])
+    with pytest.raises(ValueError, match='unknown score rule'):
+        rescore([0.5], [0.5], 'mean')
 
 
 # ---------------------------------------------------------------------------- the chain
