@@ -65,15 +65,16 @@ def keypoint_boxes(keypoints: np.ndarray, margin: float) -> np.ndarray:
     return np.concatenate([lo - pad, hi + pad], axis=1)
 
 
-def hand_overlaps(boxes: np.ndarray, keypoints: Optional[np.ndarray] = None) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
+        keypoints: Optional[np.ndarray] = None) -> np.ndarray:
     """
-    Return the (N, N) overlaps of N hands, as NMS reads them.
+    Return the indices kept by greedy NMS (highest score first), at most `max_out`.
 
-    The IoU of their boxes or, where both have keypoints, of their keypoints' extents,
-    whichever is larger. `keypoints` (N, 21, >=2; NaN rows: none): the same hand measured
-    twice (an SSD box and a palm's keypoint box of different extents) overlaps by its
-    keypoints.
+    With `keypoints` (N, 21, >=2; NaN rows: none) two hands also overlap by the IoU of their
+    keypoints' extents: the same hand measured twice (an SSD box and a palm's keypoint box of
+    different extents) is one hand.
     """
+    order = list(np.argsort(-np.asarray(scores), kind='stable'))
     overlaps = pairwise_iou(boxes, boxes)
     if keypoints is not None and len(boxes):
         measured = np.isfinite(np.asarray(keypoints)[:, :, :2]).all(axis=(1, 2))
@@ -81,21 +82,6 @@ def hand_overlaps(boxes: np.ndarray, keypoints: Optional[np.ndarray] = None) -> 
                             0.0)
         overlaps = np.maximum(overlaps, np.where(measured[:, None] & measured[None, :],
                                                  pairwise_iou(kp_boxes, kp_boxes), 0.0))
-    return overlaps
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
-        keypoints: Optional[np.ndarray] = None,
-        overlaps: Optional[np.ndarray] = None) -> np.ndarray:
-    """
-    Return the indices kept by greedy NMS (highest score first), at most `max_out`.
-
-    Two hands overlap by :func:`hand_overlaps` (by box, or also by `keypoints`), or by the
-    given (N, N) `overlaps`.
-    """
-    order = list(np.argsort(-np.asarray(scores), kind='stable'))
-    if overlaps is None:
-        overlaps = hand_overlaps(boxes, keypoints)
     keep = []
     while order and len(keep) < max_out:
         i = order.pop(0)
