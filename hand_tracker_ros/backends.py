@@ -211,8 +211,8 @@ class LiteRTRunner:
         try:
             interpreter = self._new_interpreter()
         except ImportError as exc:
-            raise ModelLoadError(f'{model_path}: TFLite models need LiteRT, which is not '
-                                 f'installed (pip install ai-edge-litert)') from exc
+            raise ModelLoadError(f'{model_path}: TFLite models need LiteRT, which could not be '
+                                 f'imported ({exc}; pip install ai-edge-litert)') from exc
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f'{model_path} is not a valid TFLite model: {exc}'
                                  f'{suffix}') from exc

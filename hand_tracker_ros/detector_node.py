@@ -47,6 +47,7 @@ from .memory import MemoryReport, trim as memory_trim
 from .pipeline import FramePipeline
 from .poses import PoseClassifier, PoseHolds, PoseParams
 from .resources import default_model_path, DEFAULT_SCORE_THRESHOLD, model_score_threshold
+from .shutdown import REQUEST
 from .spin import spin_node
 from .tracking import HandTracker, TrackerParams
 from .vocabulary import HAND
@@ -165,6 +166,7 @@ class DetectorCore:
                                     groups['merge'],
                                     num_threads=self.get_parameter('num_threads').value)
         except ModelLoadError as exc:
+            REQUEST.check()  # a signal that cut the model's import is a stop, not a bad file
             self._chain = None
             self._chain_error = str(exc)
             self.get_logger().error(
@@ -402,6 +404,7 @@ class DetectorCore:
             detector = load_detector(path, label_map_path or None,
                                      num_threads=self.get_parameter('num_threads').value)
         except ModelLoadError as exc:
+            REQUEST.check()  # a signal that cut the model's import is a stop, not a bad file
             self._last_model_error = str(exc)
             self.get_logger().error(
                 f'{exc}. The node keeps running without a model; frames are dropped and counted '

@@ -426,7 +426,7 @@ def test_model_load_errors(tmp_path, case, message):
 
 @pytest.mark.parametrize('kind,module,message', [
     ('frozen_graph', 'tensorflow', 'frozen graphs need TensorFlow, which is not installed'),
-    ('tflite', 'ai_edge_litert.interpreter', 'TFLite models need LiteRT, which is not installed'),
+    ('tflite', 'ai_edge_litert.interpreter', 'TFLite models need LiteRT, which could not be'),
 ])
 def test_missing_runtime_package(fixture_models, monkeypatch, kind, module, message):
     """A machine without TensorFlow / LiteRT gets a ModelLoadError, not an ImportError."""
