@@ -391,9 +391,10 @@ def _recipe_samples(args: argparse.Namespace) -> tuple[list, list, float]:
     from hand_tracker_training.sources import recipe_samples
 
     doc = yaml.safe_load(Path(args.recipe).read_text()) or {}
-    weights = Recipe.from_dict(doc.get('recipe', {})).weights
+    recipe = Recipe.from_dict(doc.get('recipe', {}))
     floor = float((doc.get('args') or {}).get('recall_floor', 0.85))
-    return (*recipe_samples(weights, args.data_root, fold=args.fold), floor)
+    return (*recipe_samples(recipe.weights, args.data_root, fold=args.fold,
+                            val_far_hands=recipe.val_far_hands), floor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

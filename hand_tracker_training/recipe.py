@@ -48,6 +48,10 @@ class Recipe:
     min_cutout_side: int = 16
     augmenter: dict = field(default_factory=lambda: {
         'expand_probability': 0.1, 'max_expand': 2.0, 'crop_probability': 0.5})
+    #: ``{images: N, seed: S}``: add a far-hands set made from the val parts to the validation
+    #: parts (source ``far_hands``), so that the epoch kept and the operating threshold answer
+    #: for small hands too (:func:`hand_tracker_training.datasets.far_hands.far_val_samples`)
+    val_far_hands: dict | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> 'Recipe':

@@ -47,17 +47,29 @@ def load_parts(part: str, sources=SOURCES, data_root: Optional[str | Path] = Non
 
 
 def recipe_samples(weights: dict, data_root: Optional[str | Path] = None,
-                   limit: int = 0, fold: Optional[str] = None) -> tuple[list, list]:
+                   limit: int = 0, fold: Optional[str] = None,
+                   val_far_hands: Optional[dict] = None) -> tuple[list, list]:
     """
     Return (training, validation) samples of the sources with a weight > 0, and print counts.
 
     `limit` > 0 keeps that many training images of each source (half as many validation ones,
     at least 2): the smoke run's subset. `fold`: a leave-one-video-out fold (its held-out
-    video is in neither).
+    video is in neither). `val_far_hands` (the recipe's ``{images, seed}``): a far-hands set
+    made from the val parts joins the validation samples as source ``far_hands``.
     """
     sources = [s for s, w in weights.items() if w > 0]
     train = load_parts('train', sources, data_root, fold)
     val = load_parts('val', sources, data_root, fold)
+    if val_far_hands:
+        from hand_tracker_training.datasets import far_hands
+
+        unknown = set(val_far_hands) - {'images', 'seed'}
+        if unknown:
+            raise ValueError(f'val_far_hands: unknown keys {sorted(unknown)} (images, seed)')
+        images = int(val_far_hands.get('images', 150))
+        seed = int(val_far_hands.get('seed', far_hands.DEFAULT_SEED))
+        out = far_hands.GENERATED_DIR / f'far_hands_val{"_" + fold if fold else ""}'
+        val['far_hands'] = far_hands.far_val_samples(out, images, seed, data_root, fold)
     if limit:
         train = {k: v[:limit] for k, v in train.items()}
         val = {k: v[:max(2, limit // 2)] for k, v in val.items()}

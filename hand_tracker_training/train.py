@@ -58,7 +58,8 @@ def load_recipe_samples(args: argparse.Namespace) -> tuple[list, list]:
     from hand_tracker_training.sources import recipe_samples
 
     return recipe_samples(args.recipe_settings.weights, args.data_root,
-                          args.smoke_images if args.smoke else 0, args.fold)
+                          args.smoke_images if args.smoke else 0, args.fold,
+                          args.recipe_settings.val_far_hands)
 
 
 def load_samples(args: argparse.Namespace) -> tuple[list, list]:

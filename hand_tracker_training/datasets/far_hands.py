@@ -1,6 +1,15 @@
 r"""
 Far hands: a generated test set of small hands in real scenes, built from ``test`` parts only.
 
+The same generator, given ``part='val'`` (``--part val``), builds a *validation* counterpart
+from the ``val`` parts (webcam val sessions and gesture val photos, pasted into hand-free
+rectangles of the EgoHands val video; where a leave-one-video-out fold leaves EgoHands no val
+part, the scenes are its ``train`` videos' frames: only their hand-free backgrounds are used,
+the people are always val). The training recipe's ``val_far_hands`` adds it to the validation
+parts, so that the epoch kept and the operating threshold also answer for small hands
+(:func:`far_val_samples`). Nothing of a ``test`` part is read for it. The text below describes
+the test set; for ``val`` read "val" for "test".
+
 No test part of ``../shared/data`` has hands of a person a few metres from the camera (the
 webcam set's hands are 24-90 % of the image height). This set shrinks held-out people into
 held-out scenes so that their hands are 4-15 % of the image height, roughly even over the
@@ -67,16 +76,20 @@ import numpy as np
 
 #: Bumped whenever the output for the same parameters changes (ensure_far_hands regenerates).
 VERSION = 1
-#: (source, part) of the people pasted and of the scenes; parts are always ``test``.
+#: The data sets of the people pasted and of the scenes; the test set reads their ``test`` parts.
 PEOPLE = ('hands_webcam_subhih', 'hand_gestures_roboflow')
 SCENES = 'egohands'
 PART = 'test'
+#: The parts a set can be made from (``--part``): the test set, or its validation counterpart.
+PARTS_ALLOWED = ('test', 'val')
 #: Hand height range of the set, a fraction of the output image's height.
 MIN_HEIGHT, MAX_HEIGHT = 0.04, 0.15
 #: Share of pastes that are a gesture photo rather than a webcam frame.
 GESTURE_SHARE = 0.25
 #: Share of 1280x720 images (else 640x480).
 WIDE_SHARE = 0.25
+#: Where generated sets live by default (ignored by git): ``data/`` of the checkout.
+GENERATED_DIR = Path(__file__).resolve().parents[2] / 'data'
 #: Output sizes (width, height).
 SIZES = ((640, 480), (1280, 720))
 #: A scene keeps this fraction of a hand's longer side, plus MARGIN_PX, away from every hand.
@@ -209,22 +222,43 @@ def _compose(index: int, people: dict[str, list[Sample]], scenes: dict[tuple, li
     return np.clip(canvas + 0.5, 0, 255).astype(np.uint8), boxes, entry
 
 
+def scene_part(part: str, config: dict) -> str:
+    """
+    Return the part of :data:`SCENES` whose frames give the backgrounds of a `part` set.
+
+    `part` itself; for ``val`` under a leave-one-video-out fold that leaves EgoHands no val
+    part, ``train`` (hand-free rectangles only). A test set never falls back.
+    """
+    if part not in PARTS_ALLOWED:
+        raise ValueError(f'far hands: part must be one of {PARTS_ALLOWED}, got {part!r}')
+    if part == 'val' and 'val' not in config['sources'][SCENES]['parts']:
+        return 'train'
+    return part
+
+
 def generate_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED,
                        data_splits: str | Path = DATA_SPLITS,
-                       data_root: Optional[str | Path] = None) -> Path:
+                       data_root: Optional[str | Path] = None, part: str = PART,
+                       fold: Optional[str] = None) -> Path:
     """
     Write the far-hands YOLO folder to `out` (replacing it) and return `out`.
 
-    Deterministic: the same `images`, `seed` and data give the same files. The folder appears
-    at once when done (written beside it, then renamed).
+    `part`: ``test`` (the suite's set) or ``val`` (people of the val parts; :func:`scene_part`
+    says where the scenes come from); `fold`: a leave-one-video-out fold of the split file.
+    Images go to ``out/<part>/``. Deterministic: the same `images`, `seed`, part, fold and data
+    give the same files. The folder appears at once when done (written beside it, renamed).
     """
     out = Path(out)
-    config = read_data_splits(data_splits, data_root)
+    config = read_data_splits(data_splits, data_root, fold=fold)
     root = Path(config['root'])
-    people = {name: [s for s in load_part(name, PART, config) if len(s.boxes)]
+    backgrounds = scene_part(part, config)
+    people = {name: [s for s in load_part(name, part, config) if len(s.boxes)]
               for name in PEOPLE}
+    for name, found in people.items():
+        if not found:
+            raise ValueError(f'far hands: no labelled hand in {name} {part}')
     scenes: dict[tuple, list] = {size: [] for size in SIZES}
-    for scene in load_part(SCENES, PART, config):
+    for scene in load_part(SCENES, backgrounds, config):
         for size in SIZES:
             rect = hand_free_rect(scene, size[0] / size[1])
             if rect is not None:
@@ -232,28 +266,28 @@ def generate_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int 
     for size, found in scenes.items():
         if not found:
             raise ValueError(f'far hands: no hand-free {size[0]}x{size[1]} scene in {SCENES} '
-                             f'{PART}')
+                             f'{backgrounds}')
     rng = np.random.default_rng(seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', dir=out.parent))
     try:
-        (tmp / SPLIT / 'images').mkdir(parents=True)
-        (tmp / SPLIT / 'labels').mkdir(parents=True)
+        (tmp / part / 'images').mkdir(parents=True)
+        (tmp / part / 'labels').mkdir(parents=True)
         entries = []
         for index in range(images):
             pixels, boxes, entry = _compose(index, people, scenes, rng, root)
-            if not cv2.imwrite(str(tmp / SPLIT / 'images' / entry['file']), pixels,
+            if not cv2.imwrite(str(tmp / part / 'images' / entry['file']), pixels,
                                [cv2.IMWRITE_JPEG_QUALITY, 92]):
                 raise OSError(f'cannot write {entry["file"]}')
             w, h = entry['size']
-            (tmp / SPLIT / 'labels' / f'far_{index:04d}.txt').write_text(''.join(
+            (tmp / part / 'labels' / f'far_{index:04d}.txt').write_text(''.join(
                 f'0 {(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {(x1 - x0) / w:.6f} '
                 f'{(y1 - y0) / h:.6f}\n' for x0, y0, x1, y1 in boxes), encoding='utf-8')
             entries.append(entry)
         (tmp / 'data.yaml').write_text("names: ['hand']\nnc: 1\n", encoding='utf-8')
-        manifest = {'generator': __name__, **_parameters(images, seed),
-                    'people': [f'{name}/{PART}' for name in PEOPLE],
-                    'scenes': f'{SCENES}/{PART}', 'images': entries}
+        manifest = {'generator': __name__, **_parameters(images, seed, part, fold),
+                    'people': [f'{name}/{part}' for name in PEOPLE],
+                    'scenes': f'{SCENES}/{backgrounds}', 'images': entries}
         (tmp / 'manifest.json').write_text(json.dumps(manifest, indent=1) + '\n',
                                            encoding='utf-8')
         if out.exists():
@@ -265,25 +299,48 @@ def generate_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int 
     return out
 
 
-def _parameters(images: int, seed: int) -> dict:
-    return {'version': VERSION, 'count': images, 'seed': seed,
-            'hand_height': [MIN_HEIGHT, MAX_HEIGHT]}
+def _parameters(images: int, seed: int, part: str = PART, fold: Optional[str] = None) -> dict:
+    params = {'version': VERSION, 'count': images, 'seed': seed,
+              'hand_height': [MIN_HEIGHT, MAX_HEIGHT]}
+    if part != PART or fold:  # the test set's manifest stays as it was
+        params.update(part=part, fold=fold)
+    return params
 
 
 def ensure_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED,
                      data_splits: str | Path = DATA_SPLITS,
-                     data_root: Optional[str | Path] = None) -> Path:
+                     data_root: Optional[str | Path] = None, part: str = PART,
+                     fold: Optional[str] = None) -> Path:
     """Return `out`, generating it first when absent or made with other parameters/version."""
     out = Path(out)
     try:
         manifest = json.loads((out / 'manifest.json').read_text(encoding='utf-8'))
-        if all(manifest.get(k) == v for k, v in _parameters(images, seed).items()):
+        expected = _parameters(images, seed, part, fold)
+        if all(manifest.get(k) == v for k, v in expected.items()) and \
+                ('part' in manifest) == ('part' in expected):
             return out
     except (OSError, ValueError):
         pass
-    print(f'generating the far-hands set ({images} images, seed {seed}) in {out}',
+    print(f'generating the far-hands {part} set ({images} images, seed {seed}) in {out}',
           file=sys.stderr)
-    return generate_far_hands(out, images, seed, data_splits, data_root)
+    return generate_far_hands(out, images, seed, data_splits, data_root, part, fold)
+
+
+def far_val_samples(out: str | Path, images: int, seed: int = DEFAULT_SEED,
+                    data_root: Optional[str | Path] = None, fold: Optional[str] = None,
+                    source: str = 'far_hands') -> list[Sample]:
+    """
+    Return the samples of the val far-hands set at `out` (made when absent or out of date).
+
+    Each sample's ``source`` is `source`, so that validation reports it as a source of its own.
+    """
+    from hand_tracker_training.datasets.yolo import load_yolo
+
+    folder = ensure_far_hands(out, images, seed, data_root=data_root, part='val', fold=fold)
+    samples = load_yolo(folder, splits=['val'], progress=False)
+    for sample in samples:
+        sample.source = source
+    return samples
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -296,13 +353,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--data-splits', type=Path, default=DATA_SPLITS,
                         help='split file (default: config/data_splits.yaml)')
     parser.add_argument('--data-root', type=Path, help="data folder (default: the file's root)")
+    parser.add_argument('--part', choices=PARTS_ALLOWED, default=PART,
+                        help="test (the suite's set, default) or val (the validation "
+                             'counterpart, from val parts only)')
+    parser.add_argument('--fold', help='leave-one-video-out fold of the split file (val sets)')
 
 
 def run(args: argparse.Namespace) -> None:
     """Generate from parsed :func:`add_arguments` options and say what was written."""
-    out = generate_far_hands(args.out, args.images, args.seed, args.data_splits, args.data_root)
+    part, fold = getattr(args, 'part', PART), getattr(args, 'fold', None)
+    out = generate_far_hands(args.out, args.images, args.seed, args.data_splits, args.data_root,
+                             part, fold)
     print(f'wrote {args.images} far-hand images to {out} '
-          f'(hand-tracker-eval --yolo {out} --yolo-splits test)')
+          f'(hand-tracker-eval --yolo {out} --yolo-splits {part})')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
