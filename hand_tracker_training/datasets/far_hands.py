@@ -100,8 +100,8 @@ MIN_SCENE_FRACTION = 0.45
 FEATHER_PX = 3
 #: Default size and seed.
 DEFAULT_IMAGES, DEFAULT_SEED = 300, 0
-#: The split folder written (``hand-tracker-eval --yolo DIR --yolo-splits test``).
-SPLIT = 'test'
+#: The test set's split folder (``hand-tracker-eval --yolo DIR --yolo-splits test``): its part.
+SPLIT = PART
 
 
 def size_bins() -> list[tuple[float, float]]:
@@ -299,12 +299,9 @@ def generate_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int 
     return out
 
 
-def _parameters(images: int, seed: int, part: str = PART, fold: Optional[str] = None) -> dict:
-    params = {'version': VERSION, 'count': images, 'seed': seed,
-              'hand_height': [MIN_HEIGHT, MAX_HEIGHT]}
-    if part != PART or fold:  # the test set's manifest stays as it was
-        params.update(part=part, fold=fold)
-    return params
+def _parameters(images: int, seed: int, part: str, fold: Optional[str]) -> dict:
+    return {'version': VERSION, 'count': images, 'seed': seed,
+            'hand_height': [MIN_HEIGHT, MAX_HEIGHT], 'part': part, 'fold': fold}
 
 
 def ensure_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int = DEFAULT_SEED,
@@ -315,9 +312,7 @@ def ensure_far_hands(out: str | Path, images: int = DEFAULT_IMAGES, seed: int = 
     out = Path(out)
     try:
         manifest = json.loads((out / 'manifest.json').read_text(encoding='utf-8'))
-        expected = _parameters(images, seed, part, fold)
-        if all(manifest.get(k) == v for k, v in expected.items()) and \
-                ('part' in manifest) == ('part' in expected):
+        if all(manifest.get(k) == v for k, v in _parameters(images, seed, part, fold).items()):
             return out
     except (OSError, ValueError):
         pass
@@ -361,11 +356,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Generate from parsed :func:`add_arguments` options and say what was written."""
-    part, fold = getattr(args, 'part', PART), getattr(args, 'fold', None)
     out = generate_far_hands(args.out, args.images, args.seed, args.data_splits, args.data_root,
-                             part, fold)
+                             args.part, args.fold)
     print(f'wrote {args.images} far-hand images to {out} '
-          f'(hand-tracker-eval --yolo {out} --yolo-splits {part})')
+          f'(hand-tracker-eval --yolo {out} --yolo-splits {args.part})')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
