@@ -13,6 +13,8 @@ import hashlib
 import json
 import math
 from pathlib import Path
+import subprocess
+import sys
 import warnings
 import zipfile
 
@@ -401,6 +403,19 @@ def test_stats_command(roboflow_dir, tmp_path, capsys):
     stats = json.loads(capsys.readouterr().out)
     assert {k: v['images'] for k, v in stats.items()} == {'val': 167, 'test': 85}
     assert (tmp_path / 'rf_val.png').is_file() and (tmp_path / 'rf_test.png').is_file()
+
+
+def test_commands_without_records_start_without_tensorflow(roboflow_dir, tmp_path):
+    # only `convert` writes TFRecords; the other commands must not pay TensorFlow's import
+    code = ('import sys; from hand_tracker_training.datasets.cli import main; '
+            f'rc = main(["stats", "--yolo", {str(roboflow_dir)!r}, "--splits", "test", '
+            f'"--png", {str(tmp_path / "s.png")!r}]); '
+            'print("tensorflow" in sys.modules); sys.exit(rc)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == 'False'
+    assert (tmp_path / 's_test.png').is_file()
 
 
 # ----------------------------------------------------------------------------- download

@@ -37,7 +37,6 @@ from hand_tracker_training.datasets.sample import Sample
 from hand_tracker_training.datasets.sources import (add_source_options, has_sources,
                                                     load_source_sets)
 from hand_tracker_training.datasets.stats import dataset_stats, plot_stats, write_previews
-from hand_tracker_training.tfrecord import write_tfrecord
 
 
 def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -76,6 +75,9 @@ def _parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
 
 
 def _convert(args: argparse.Namespace, sets: Mapping[str, list[Sample]]) -> None:
+    # TensorFlow only here: the other commands (far-hands, stats, parts, download) start
+    # without it
+    from hand_tracker_training.tfrecord import write_tfrecord
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     write_label_map(out / 'label_map.pbtxt', HAND_LABEL_MAP)
