@@ -35,7 +35,7 @@ from .backends import Detector
 from .detections import Detections
 from .geometry import pairwise_iou
 from .hands import Hands, ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK
-from .landmarks import LandmarkModel
+from .landmarks import LandmarkModel, LandmarkResult
 from .merge import merge, proposal_scores, rescore, SCORE_RULES
 from .palm import PalmDetector
 from .resources import share_dir
@@ -58,6 +58,13 @@ class SsdParams:
     second_pass: bool = param_field(True, 0, 1, 'still images: crop SSD proposals a second '
                                     'time, upright, from their first keypoints (handedness '
                                     'needs it); video: the next frame does, from the seed')
+    turn_min_score: float = param_field(0.6, 0.0, 1.0, 'still images: an SSD proposal scoring '
+                                        'at least this that the upright crop reads as absent '
+                                        '(ssd.turn_below_presence) is read again from first '
+                                        'crops turned by 90, 180 and 270 degrees, the best '
+                                        'reading kept (a sideways hand; 1.0: off)')
+    turn_below_presence: float = param_field(0.5, 0.0, 1.0, 'still images: presence below '
+                                             'which ssd.turn_min_score turns the crop')
     every_n_frames_tracking: int = param_field(1, 1, 1000, 'video: while hands are tracked, '
                                                'run the SSD only every n-th frame (new hands '
                                                'are found that much later)')
@@ -352,24 +359,44 @@ class HandChain:
         (hands, landmark calls) of the boxes (N, 4): the landmark check of SSD proposals.
 
         A first, axis-aligned crop (``ssd.box_scale``), then, on still images
-        (``ssd.second_pass``), an upright one from the first keypoints. Also how evaluation
-        reads keypoints in ground-truth boxes. Needs ``landmarks.enable``.
+        (``ssd.second_pass``), an upright one from the first keypoints; a proposal scoring at
+        least ``ssd.turn_min_score`` that is read as absent is read again from first crops
+        turned by quarter turns. Also how evaluation reads keypoints in ground-truth boxes
+        (`scores` None: every box counts as sure). Needs ``landmarks.enable``.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         scores = np.ones(len(boxes), np.float32) if scores is None else scores
-        regions = R.from_boxes(boxes, self.ssd.box_scale)
-        res = self.landmarks.run(rgb, regions)
-        calls = len(regions)
-        right = res.right
+        first = R.from_boxes(boxes, self.ssd.box_scale)
         if self.ssd.second_pass and not video:
-            regions = R.from_keypoints(res.keypoints, self.lm_params.scale, self.lm_params.shift)
-            res = self.landmarks.run(rgb, regions)
-            calls += len(regions)
+            res, regions, calls = self._upright(rgb, first)
+            # the first crop has no orientation: a sideways or upside-down hand in it can be
+            # read as absent; its best reading from a first crop turned by quarter turns is kept
+            turn = np.flatnonzero((scores >= self.ssd.turn_min_score)
+                                  & (res.presence < self.ssd.turn_below_presence)
+                                  & (self.ssd.turn_min_score < 1.0))
+            for quarter in (1, 2, 3) if len(turn) else ():
+                turned = first[turn].copy()
+                turned[:, 3] += quarter * np.pi / 2
+                alt, alt_regions, n_calls = self._upright(rgb, turned)
+                calls += n_calls
+                better = alt.presence > res.presence[turn]
+                for name in ('keypoints', 'presence', 'right'):
+                    getattr(res, name)[turn[better]] = getattr(alt, name)[better]
+                regions[turn[better]] = alt_regions[better]
             right = res.right
-        elif self.ssd.second_pass:
-            right = np.full(len(boxes), np.nan)  # sided from the next frame's upright crop
+        else:
+            res, regions, calls = self.landmarks.run(rgb, first), first, len(first)
+            # video: sided from the next frame's upright crop
+            right = np.full(len(boxes), np.nan) if self.ssd.second_pass else res.right
         return Hands(boxes, scores, res.keypoints, res.presence, right,
                      np.full(len(boxes), ORIGIN_SSD), regions), calls
+
+    def _upright(self, rgb: np.ndarray, first: np.ndarray) -> tuple[LandmarkResult, np.ndarray,
+                                                                    int]:
+        """Return (result, upright regions, calls): landmarks in `first`, then upright ones."""
+        res = self.landmarks.run(rgb, first)
+        regions = R.from_keypoints(res.keypoints, self.lm_params.scale, self.lm_params.shift)
+        return self.landmarks.run(rgb, regions), regions, 2 * len(first)
 
 
 def _not_covered(boxes: np.ndarray, covered: np.ndarray, iou: float = 0.3) -> np.ndarray:

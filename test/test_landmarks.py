@@ -278,6 +278,43 @@ def test_chain_finds_the_hands_with_keypoints_and_ssd_only_is_the_ssd(shared_dat
     assert hits >= 5
 
 
+def test_an_upside_down_hand_is_read_from_a_turned_crop(shared_data):
+    # webcam test frames turned by 180 degrees: the fingers point down in the labelled box, and
+    # the landmark model reads the axis-aligned first crop (and the upright one made from its
+    # keypoints) as no hand; ssd.turn_min_score reads it again from turned first crops
+    from hand_tracker_training.datasets.parts import load_part
+    names = {f'1528664299.56_pic00{n}.jpg' for n in ('000', '045', '155', '175', '194')}
+    samples = [s for s in load_part('hands_webcam_subhih', 'test')
+               if Path(s.image_path).name in names]
+    assert len(samples) == 5
+    turning, plain = _chain(), _chain(ssd=SsdParams(turn_min_score=1.0))
+    absent_without = 0
+    for s in samples:
+        rgb = cv2.rotate(_rgb(s), cv2.ROTATE_180)
+        h, w = rgb.shape[:2]
+        b = s.boxes
+        boxes = np.stack([w - b[:, 2], h - b[:, 3], w - b[:, 0], h - b[:, 1]], 1)
+        without, calls_without = plain.check_boxes(rgb, boxes)
+        hands, calls = turning.check_boxes(rgb, boxes)
+        absent_without += int(without.presence[0] < 0.5)
+        assert calls_without == 2
+        assert hands.presence[0] > 0.9
+        assert calls == (8 if without.presence[0] < 0.5 else 2)
+        kp = hands.keypoints[0]
+        assert kp[12, 1] > kp[0, 1]  # middle fingertip below the wrist, as in the turned image
+        x0, y0, x1, y1 = boxes[0]
+        pad_x, pad_y = 0.25 * (x1 - x0), 0.25 * (y1 - y0)  # on the labelled hand
+        assert ((kp[:, 0] > x0 - pad_x) & (kp[:, 0] < x1 + pad_x) & (kp[:, 1] > y0 - pad_y)
+                & (kp[:, 1] < y1 + pad_y)).all()
+        # a proposal scoring below ssd.turn_min_score is left as the upright crop read it
+        weak, weak_calls = turning.check_boxes(rgb, boxes, np.array([0.3], np.float32))
+        assert weak_calls == 2 and np.isclose(weak.presence[0], without.presence[0])
+    assert absent_without >= 3
+    # the same frames upright: read at once, nothing turned
+    upright, calls = turning.check_boxes(_rgb(samples[0]), samples[0].boxes)
+    assert calls == 2 and upright.presence[0] > 0.9
+
+
 def test_chain_tracks_from_keypoints_and_runs_the_palm_detector_on_schedule(webcam_val):
     chain = _chain(still=False, palm=PalmParams(every_n_frames=3))
     s = webcam_val[0]
