@@ -395,9 +395,14 @@ def inprocess_node(fixture_models):
     from rclpy.parameter import Parameter
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
-    node = HandDetectorNode(context=ctx, parameter_overrides=[
-        Parameter('model_path', value=str(fixture_models['frozen_graph'])),
-        Parameter('landmarks.enable', value=False), Parameter('stats_period', value=1.0)])
+    # a name of its own: the module's raw_node process (`hand_detector`) runs on the same domain,
+    # and a service call by name would reach both (a CI run's Jazzy part read this node's
+    # setting after the other one had answered)
+    node = HandDetectorNode(
+        context=ctx, cli_args=['--ros-args', '-r', '__node:=inprocess_detector'],
+        parameter_overrides=[
+            Parameter('model_path', value=str(fixture_models['frozen_graph'])),
+            Parameter('landmarks.enable', value=False), Parameter('stats_period', value=1.0)])
     ex = rclpy.executors.SingleThreadedExecutor(context=ctx)  # as the executables
     ex.add_node(node)
     import threading
