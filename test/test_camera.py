@@ -99,6 +99,7 @@ def test_webcam_opens():
 @pytest.mark.ros
 def test_camera_node_publishes_folder_over_dds(frames_dir):
     """The camera node in another process publishes real frames; this process receives them."""
+    from hand_tracker_ros.messages import stamp_to_sec
     import rclpy
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image
@@ -127,7 +128,7 @@ def test_camera_node_publishes_folder_over_dds(frames_dir):
     assert rc == 0, f'the camera ends on the first SIGTERM (exit {rc}): {out[-2000:]}'
     m = got[0]
     assert (m.width, m.height, m.encoding, m.header.frame_id) == (1280, 720, 'bgr8', 'test_cam')
-    stamps = [g.header.stamp.sec + g.header.stamp.nanosec * 1e-9 for g in got]
+    stamps = [stamp_to_sec(g.header.stamp) for g in got]
     assert all(b > a for a, b in zip(stamps, stamps[1:])), 'stamps are real and increasing'
     assert abs(stamps[0] - time.time()) < 60, 'stamped with the clock at capture'
     period = np.median(np.diff(stamps))

@@ -542,8 +542,8 @@ def test_swipe_over_dds_produces_one_gesture_event(raw_node):
     from the images.
     """
     from hand_tracker.msg import GestureEvent
+    from hand_tracker_ros.messages import stamp_to_sec as t
     proc, c = raw_node
-    t = lambda s: s.sec + s.nanosec * 1e-9  # noqa: E731
     start = c.send(image_msg(np.zeros((480, 640, 3), np.uint8)), dt=10.0)
     assert c.wait_for(start) is not None
     ids, stamps = [], []

@@ -53,6 +53,7 @@ def _topic_types(domain) -> dict:
 
 
 def _check_topics_and_headers(domain, listener):
+    from hand_tracker_ros.messages import stamp_to_sec
     assert listener.wait_count('detections', 5, timeout=60)
     expected = {'image': 'sensor_msgs/msg/Image', 'camera_info': 'sensor_msgs/msg/CameraInfo',
                 'detections': 'vision_msgs/msg/Detection2DArray',
@@ -86,15 +87,15 @@ def _check_topics_and_headers(domain, listener):
     # rate (the camera alone: how many of its frames the detector keeps up with on a loaded
     # 2-core machine is speed, measured by benchmarks/, not asserted here; a CI run's Jazzy part
     # saw every other frame dropped, and counted)
-    info_msgs = [(t, m) for t, m in listener.messages['camera_info']]
-    stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for _, m in info_msgs]
+    info_msgs = list(listener.messages['camera_info'])
+    stamps = [stamp_to_sec(m.header.stamp) for _, m in info_msgs]
     period = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
     assert 0.7 / FPS < period < 1.5 / FPS, period
     arrivals = [t for t, _ in info_msgs]
     rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
     assert 0.6 * FPS < rate < 1.3 * FPS, f'camera_info at {rate:.1f} Hz, camera at {FPS} Hz'
     # the detector answers frames in order, never one twice
-    det_stamps = [d.header.stamp.sec + d.header.stamp.nanosec * 1e-9 for d in inner]
+    det_stamps = [stamp_to_sec(d.header.stamp) for d in inner]
     assert all(b > a for a, b in zip(det_stamps, det_stamps[1:])), det_stamps
 
 
