@@ -136,7 +136,12 @@ class Listener:
     def __init__(self, domain: int, topics: dict, namespace: str = ''):
         import rclpy
         from hand_tracker_ros.spin import BackgroundSpinner
-        from rclpy.qos import qos_profile_sensor_data
+        from rclpy.qos import qos_profile_sensor_data, QoSProfile
+        # best effort, as cameras publish; small messages get a deep queue: a Jazzy CI run lost two
+        # consecutive camera_info messages from the sensor-data depth of 5 while this process, on a
+        # loaded 2-core machine, was busy with the 640x480 images
+        deep = QoSProfile(depth=100, reliability=qos_profile_sensor_data.reliability,
+                          durability=qos_profile_sensor_data.durability)
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node('test_listener', context=self.context)
@@ -145,7 +150,7 @@ class Listener:
             self.node.create_subscription(
                 cls, f'/{namespace}/{topic}' if namespace else topic,
                 lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
-                qos_profile_sensor_data)
+                qos_profile_sensor_data if cls.__name__ == 'Image' else deep)
         self._spinner = BackgroundSpinner([self.node], context=self.context)
 
     def wait_count(self, topic: str, n: int, timeout: float = 60.0) -> bool:

@@ -4,6 +4,7 @@
 webcam.launch.py with a video file as the device and video.launch.py with a folder of real
 frames, under a namespace. (test_launch.py checks the files' parameters without launching.)
 """
+import bisect
 import re
 import signal
 import statistics
@@ -74,13 +75,23 @@ def _check_topics_and_headers(domain, listener):
     infos = {stamp_key(m.header) for _, m in listener.messages['camera_info']}
     dets = [m for _, m in listener.messages['detections']]
     # every detection carries the header of an image the camera published: camera_info goes out
-    # with each image's header and, being small, always reaches this listener, while its
+    # with each image's header and, being small, nearly always reaches this listener, while its
     # best-effort subscription to the 640x480 images itself loses some (23 of 39 seen once)
     # (only detections stamped while this listener already received camera_info: discovery
     # may match its detections subscription a second or two before the others)
     inner = [d for d in dets if min(infos) <= stamp_key(d.header) <= max(infos)]
     assert len(inner) >= 10, (len(inner), len(dets))
-    assert {stamp_key(d.header) for d in inner} <= infos
+    matched = [d for d in inner if stamp_key(d.header) in infos]
+    assert len(matched) >= 0.8 * len(inner), (len(matched), len(inner))
+    # a detection whose camera_info this listener lost (a Jazzy CI run under load: two in a
+    # row) must be stamped inside a gap of the camera_info stamps it did receive; a node that
+    # stamped its own clock would match none of them
+    info_sec = sorted(stamp_to_sec(m.header.stamp) for _, m in listener.messages['camera_info'])
+    for d in inner:
+        if stamp_key(d.header) not in infos:
+            t = stamp_to_sec(d.header.stamp)
+            after = bisect.bisect(info_sec, t)
+            assert info_sec[after] - info_sec[after - 1] > 1.5 / FPS, (t, info_sec)
     assert any(stamp_key(d.header) in images for d in inner)
     assert all(d.header.frame_id == 'camera' for d in dets)
     # the camera's rate from the YAML: camera_info stamps 1/FPS apart, arriving at about that
