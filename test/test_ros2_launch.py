@@ -72,7 +72,10 @@ def _check_topics_and_headers(domain, listener):
         assert f'/{name}' not in types, f'/{name} outside the namespace: {types}'
     assert listener.wait_count('detections', 25, timeout=60)
     images = {stamp_key(m.header) for _, m in listener.messages['image']}
-    infos = {stamp_key(m.header) for _, m in listener.messages['camera_info']}
+    # one snapshot of camera_info for every check below (the list still grows meanwhile)
+    info_msgs = list(listener.messages['camera_info'])
+    infos = {stamp_key(m.header) for _, m in info_msgs}
+    stamps = [stamp_to_sec(m.header.stamp) for _, m in info_msgs]
     dets = [m for _, m in listener.messages['detections']]
     # every detection carries the header of an image the camera published: camera_info goes out
     # with each image's header and, being small, nearly always reaches this listener, while its
@@ -86,7 +89,7 @@ def _check_topics_and_headers(domain, listener):
     # a detection whose camera_info this listener lost (a Jazzy CI run under load: two in a
     # row) must be stamped inside a gap of the camera_info stamps it did receive; a node that
     # stamped its own clock would match none of them
-    info_sec = sorted(stamp_to_sec(m.header.stamp) for _, m in listener.messages['camera_info'])
+    info_sec = sorted(stamps)
     for d in inner:
         if stamp_key(d.header) not in infos:
             t = stamp_to_sec(d.header.stamp)
@@ -98,8 +101,6 @@ def _check_topics_and_headers(domain, listener):
     # rate (the camera alone: how many of its frames the detector keeps up with on a loaded
     # 2-core machine is speed, measured by benchmarks/, not asserted here; a CI run's Jazzy part
     # saw every other frame dropped, and counted)
-    info_msgs = list(listener.messages['camera_info'])
-    stamps = [stamp_to_sec(m.header.stamp) for _, m in info_msgs]
     period = statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
     assert 0.7 / FPS < period < 1.5 / FPS, period
     arrivals = [t for t, _ in info_msgs]
