@@ -74,6 +74,27 @@ def photometric(image: np.ndarray, rng: np.random.Generator, brightness: float =
     return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
 
 
+def motion_blur(image: np.ndarray, length: float, angle: float) -> np.ndarray:
+    """
+    Blur as a straight camera or hand motion would: ``length`` pixels along ``angle`` degrees.
+
+    The kernel is a line of that length through its centre (``cv2.line``, anti-aliased),
+    normalised to sum 1, applied with ``cv2.filter2D``; boxes do not move. A length below 2
+    pixels returns the image unchanged.
+    """
+    if length < 2:
+        return image
+    size = int(np.ceil(length)) | 1
+    c = size // 2
+    dx, dy = np.cos(np.radians(angle)) * length / 2, np.sin(np.radians(angle)) * length / 2
+    kernel = np.zeros((size, size), np.float32)
+    shift = 4  # sub-pixel end points (1/16 px)
+    cv2.line(kernel, (round((c - dx) * 16), round((c - dy) * 16)),
+             (round((c + dx) * 16), round((c + dy) * 16)), 1.0, 1, cv2.LINE_AA, shift)
+    kernel /= kernel.sum()
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+
+
 @dataclass
 class SSDAugmenter:
     """
@@ -85,6 +106,9 @@ class SSDAugmenter:
     (relative to the image's) in ``aspect``, drawn until the patch covers at least a randomly
     chosen ``min_object_covered`` fraction of some hand (or the original image is kept after
     ``max_attempts``); hands with less than ``min_visible`` of their area left are dropped.
+    With ``blur_probability`` the result is motion-blurred (:func:`motion_blur`, a random
+    direction, length up to ``max_blur`` of the image's diagonal), as a head-worn or hand-held
+    camera blurs moving hands.
     """
 
     expand_probability: float = 0.3
@@ -97,6 +121,8 @@ class SSDAugmenter:
     max_attempts: int = 30
     flip_probability: float = 0.5
     photometric_probability: float = 0.8
+    blur_probability: float = 0.0
+    max_blur: float = 0.03
 
     def random_window(self, width: int, height: int, boxes: np.ndarray,
                       rng: np.random.Generator) -> tuple[int, int, int, int]:
@@ -135,6 +161,10 @@ class SSDAugmenter:
             image, boxes = hflip(image, boxes)
         if rng.random() < self.photometric_probability:
             image = photometric(image, rng)
+        if self.blur_probability > 0 and rng.random() < self.blur_probability:
+            diagonal = float(np.hypot(image.shape[0], image.shape[1]))
+            image = motion_blur(image, rng.uniform(0.0, self.max_blur) * diagonal,
+                                rng.uniform(0.0, 180.0))
         return np.ascontiguousarray(image), boxes
 
 

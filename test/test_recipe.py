@@ -6,8 +6,9 @@ hands and hand-free crops keep every box on its hand.
 """
 from pathlib import Path
 
-from hand_tracker_training.augment import (box_cutout, mosaic, negative_window, paste,
-                                           paste_cutout, polygon_cutout, zoom_out_onto)
+from hand_tracker_training.augment import (box_cutout, mosaic, motion_blur, negative_window,
+                                           paste, paste_cutout, polygon_cutout, SSDAugmenter,
+                                           zoom_out_onto)
 from hand_tracker_training.datasets.parts import load_part
 from hand_tracker_training.input_pipeline import read_rgb
 from hand_tracker_training.recipe import egohands_polygons, epoch_mix, false_positive_boxes
@@ -56,6 +57,44 @@ def test_egohands_polygons_match_the_reader_boxes(ego):
         from_polys = np.array([[max(p[:, 0].min(), 0), max(p[:, 1].min(), 0),
                                 min(p[:, 0].max(), w), min(p[:, 1].max(), h)] for p in polys])
         assert np.allclose(np.sort(from_polys, axis=0), np.sort(boxes, axis=0), atol=0.01)
+
+
+def test_motion_blur_smears_along_its_direction_only(ego):
+    rgb = ego[0][0]
+    grey = rgb.astype(np.float32).mean(axis=2)
+
+    def energy(img):  # mean |gradient| across columns (x) and across rows (y)
+        g = img.astype(np.float32).mean(axis=2)
+        return np.abs(np.diff(g, axis=1)).mean(), np.abs(np.diff(g, axis=0)).mean()
+
+    ex, ey = energy(rgb)
+    hx, hy = energy(motion_blur(rgb, 25, 0.0))
+    vx, vy = energy(motion_blur(rgb, 25, 90.0))
+    # horizontal motion takes x detail much more than y detail (averaging along x lowers both)
+    assert hx < 0.6 * ex and hx / ex < 0.75 * hy / ey
+    assert vy < 0.6 * ey and vy / ey < 0.75 * vx / ex
+    out = motion_blur(rgb, 25, 33.0)
+    assert out.shape == rgb.shape and out.dtype == rgb.dtype
+    assert abs(out.astype(np.float32).mean(axis=2).mean() - grey.mean()) < 1.0  # no light lost
+    assert motion_blur(rgb, 1.0, 0.0) is rgb
+
+
+def test_augmenter_blurs_only_when_asked_and_keeps_the_boxes(ego):
+    rgb, boxes = ego[0][0], ego[0][1]
+    still = dict(expand_probability=0.0, crop_probability=0.0, flip_probability=0.0,
+                 photometric_probability=0.0)
+    same, b = SSDAugmenter(**still)(rgb, boxes, np.random.default_rng(0))
+    assert np.array_equal(same, rgb) and np.allclose(b, boxes)
+    # off by default: the random stream of existing recipes is unchanged
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    SSDAugmenter()(rgb, boxes, r1)
+    SSDAugmenter(blur_probability=0.0)(rgb, boxes, r2)
+    assert r1.random() == r2.random()
+    blurred, b = SSDAugmenter(**still, blur_probability=1.0, max_blur=0.05)(
+        rgb, boxes, np.random.default_rng(0))
+    assert np.allclose(b, boxes) and not np.array_equal(blurred, rgb)
+    diff = np.abs(np.diff(blurred.astype(np.float32), axis=1)).mean()
+    assert diff < np.abs(np.diff(rgb.astype(np.float32), axis=1)).mean()
 
 
 def test_pasted_hand_box_is_the_box_of_its_changed_pixels(ego, webcam):
