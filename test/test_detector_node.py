@@ -420,7 +420,7 @@ def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_nod
     """
     A 1280x720 stream at 120 Hz outruns one worker: stale frames are dropped and counted.
 
-    Every received frame is accounted for, latency stays bounded.
+    Every received frame is accounted for; the backlog (so the latency) stays bounded.
     """
     node = inprocess_node
     assert node.detector is not None  # the model is loaded
@@ -430,10 +430,12 @@ def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_nod
          '--duration', '4', '--width', '1280', '--height', '720'],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
     first_rx = None
+    backlog = 0  # the most frames seen waiting or in a worker at once
     deadline = time.monotonic() + 120
     while pub.poll() is None and time.monotonic() < deadline:
         if first_rx is None and node.pipeline.stats.received > 0:
             first_rx = time.monotonic()
+        backlog = max(backlog, node.pipeline.pending())
         time.sleep(0.005)
     out = pub.communicate(timeout=30)[0]
     assert pub.returncode == 0 and first_rx is not None, out
@@ -456,8 +458,15 @@ def test_overload_drops_stale_frames_counts_them_and_stays_bounded(inprocess_nod
     assert st.received == st.processed + st.dropped_stale + st.failed
     assert st.dropped_stale == node.drop_reasons['stale'] > 0
     assert st.failed == 0
-    # newest-frame-wins: a frame waits for at most one inference in progress
-    assert st.end_to_end_ms.percentile(95) < 4 * st.process_ms.percentile(95) + 50
+    # newest-frame-wins: the backlog never exceeds the frames in the workers plus queue_size
+    # (1), so a frame waits for at most one inference in progress. Checked by count, not by
+    # time: latency is measured by benchmarks/ (on a starved CI machine one run saw end-to-end
+    # p95 603 ms beside inference p95 76 ms, 28 frames processed)
+    bound = node.get_parameter('num_workers').value + node.get_parameter('queue_size').value
+    print(f'backlog at most {backlog} (bound {bound}); end-to-end p95 '
+          f'{st.end_to_end_ms.percentile(95):.0f} ms, inference p95 '
+          f'{st.process_ms.percentile(95):.0f} ms')
+    assert 0 < backlog <= bound, (backlog, bound)
 
 
 def test_runtime_parameters_validated(inprocess_node):

@@ -81,8 +81,8 @@ def test_motion_blur_smears_along_its_direction_only(ego):
 
 def test_augmenter_blurs_only_when_asked_and_keeps_the_boxes(ego):
     rgb, boxes = ego[0][0], ego[0][1]
-    still = dict(expand_probability=0.0, crop_probability=0.0, flip_probability=0.0,
-                 photometric_probability=0.0)
+    still = {'expand_probability': 0.0, 'crop_probability': 0.0, 'flip_probability': 0.0,
+             'photometric_probability': 0.0}
     same, b = SSDAugmenter(**still)(rgb, boxes, np.random.default_rng(0))
     assert np.array_equal(same, rgb) and np.allclose(b, boxes)
     # off by default: the random stream of existing recipes is unchanged
