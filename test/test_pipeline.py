@@ -51,15 +51,17 @@ def test_fast_input_drops_stale_frames_keeps_order_and_counts(workers):
 def test_bounded_latency_under_overload():
     p = FramePipeline(lambda x: time.sleep(0.05), lambda i, r: None, workers=1, queue_size=2)
     t_end = time.monotonic() + 1.0
-    n = 0
+    n, backlog = 0, 0
     while time.monotonic() < t_end:
         p.submit(n)
         n += 1
+        backlog = max(backlog, p.pending())
         time.sleep(0.002)
     assert p.wait_idle(5)
     p.close()
-    # at most queue_size frames wait + one in flight: end-to-end stays near 3 inference times
-    assert p.stats.end_to_end_ms.percentile(95) < 0.05 * 1000 * 4
+    # at most queue_size frames wait + one in flight, so a frame waits for at most 2 inferences
+    # (checked by count: a timed bound broke on a starved machine in the node's version of this)
+    assert backlog == 3, backlog
     assert p.stats.dropped_stale > n // 2
 
 
