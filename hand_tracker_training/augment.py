@@ -88,9 +88,10 @@ def motion_blur(image: np.ndarray, length: float, angle: float) -> np.ndarray:
     c = size // 2
     dx, dy = np.cos(np.radians(angle)) * length / 2, np.sin(np.radians(angle)) * length / 2
     kernel = np.zeros((size, size), np.float32)
-    shift = 4  # sub-pixel end points (1/16 px)
-    cv2.line(kernel, (round((c - dx) * 16), round((c - dy) * 16)),
-             (round((c + dx) * 16), round((c + dy) * 16)), 1.0, 1, cv2.LINE_AA, shift)
+    shift = 4  # sub-pixel end points, in 1 / 2**shift px
+    scale = 1 << shift
+    cv2.line(kernel, (round((c - dx) * scale), round((c - dy) * scale)),
+             (round((c + dx) * scale), round((c + dy) * scale)), 1.0, 1, cv2.LINE_AA, shift)
     kernel /= kernel.sum()
     return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
 

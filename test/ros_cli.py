@@ -137,6 +137,7 @@ class Listener:
         import rclpy
         from hand_tracker_ros.spin import BackgroundSpinner
         from rclpy.qos import qos_profile_sensor_data, QoSProfile
+        from sensor_msgs.msg import Image
         # best effort, as cameras publish; small messages get a deep queue: a Jazzy CI run lost two
         # consecutive camera_info messages from the sensor-data depth of 5 while this process, on a
         # loaded 2-core machine, was busy with the 640x480 images
@@ -150,7 +151,7 @@ class Listener:
             self.node.create_subscription(
                 cls, f'/{namespace}/{topic}' if namespace else topic,
                 lambda m, t=topic: self.messages[t].append((time.monotonic(), m)),
-                qos_profile_sensor_data if cls.__name__ == 'Image' else deep)
+                qos_profile_sensor_data if cls is Image else deep)
         self._spinner = BackgroundSpinner([self.node], context=self.context)
 
     def wait_count(self, topic: str, n: int, timeout: float = 60.0) -> bool:
