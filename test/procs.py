@@ -6,32 +6,53 @@ Processes that tests start (nodes, ``ros2 launch``), ended with their whole grou
 - :func:`end` signals the group, waits, and SIGKILLs the group if it is still there after
   ``timeout``; :func:`end_all` (``conftest.py``'s ``pytest_sessionfinish`` and ``atexit``) does
   that for every process still running when the run ends, a failed or interrupted test included.
-- A pytest that is killed outright (SIGKILL, the OOM killer) runs no clean-up: for that, each
-  process is started through ``setpriv --pdeathsig INT`` (util-linux), so the kernel sends it
-  SIGINT when the test run dies. SIGINT, not SIGTERM: ``ros2 launch`` ends its nodes on SIGINT,
-  but on SIGTERM it exits at once and orphans them (its own log says so; seen here: camera and
-  detector still running after the launch was gone). The nodes end on either
-  (``hand_tracker_ros.shutdown``). ``test_procs.py`` kills a run and checks that nothing is left.
+- A pytest that is killed outright (SIGKILL, the OOM killer) runs no clean-up: for that, the
+  first :func:`start` starts ``reaper.py``, which holds the groups' ids and, once the run is gone,
+  sends each group SIGINT and SIGKILLs what is left after a grace period. It signals the whole
+  group, so it does not depend on ``ros2 launch`` passing a signal on to its nodes: a
+  parent-death SIGINT to the launch process alone (how this was done before) once left a launch
+  and both its nodes running after the run was killed (CI, stop 24). ``test_procs.py`` kills a
+  run and checks that nothing is left.
 """
 import atexit
 import os
-import shutil
+from pathlib import Path
 import signal
 import subprocess
+import sys
+import threading
 from typing import Optional
 
-#: the parent-death prefix; empty where util-linux' setpriv is missing (then only the group and
-#: the end-of-run clean-up remain)
-PDEATHSIG = ['setpriv', '--pdeathsig', 'INT', '--'] if shutil.which('setpriv') else []
-
 _running: list = []
+_reaper: Optional[subprocess.Popen] = None
+_reaper_lock = threading.Lock()
+
+
+def _register(sign: str, pgid: int) -> None:
+    """Tell the reaper (started on first use) that group ``pgid`` was started (+) or ended (-)."""
+    global _reaper
+    with _reaper_lock:
+        if _reaper is None or _reaper.poll() is not None:
+            if sign == '-':
+                return
+            _reaper = subprocess.Popen(
+                [sys.executable, '-I', str(Path(__file__).with_name('reaper.py')),
+                 str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            _reaper.stdin.write(f'{sign}{pgid}\n'.encode())
+            _reaper.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reaper is gone (or its pipe closed at exit): end_all still runs
 
 
 def start(cmd, **popen_kwargs) -> subprocess.Popen:
-    """Return ``subprocess.Popen(cmd, ...)`` in a new session with a parent-death SIGINT."""
+    """Return ``subprocess.Popen(cmd, ...)`` in a new session that the reaper ends with the run."""
     popen_kwargs.setdefault('start_new_session', True)
-    proc = subprocess.Popen(PDEATHSIG + [str(c) for c in cmd], **popen_kwargs)
+    proc = subprocess.Popen([str(c) for c in cmd], **popen_kwargs)
     _running.append(proc)
+    if popen_kwargs['start_new_session']:
+        _register('+', proc.pid)
     return proc
 
 
@@ -56,7 +77,7 @@ def run(cmd, timeout: Optional[float] = None, capture_output: bool = False,
         _signal_group(proc, signal.SIGKILL)  # anything of its group left behind
         if proc in _running:
             _running.remove(proc)
-    return subprocess.CompletedProcess(proc.args[len(PDEATHSIG):], proc.returncode, out, err)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -64,6 +85,8 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
     except (ProcessLookupError, PermissionError):
         pass  # the group is gone already
+    if sig == signal.SIGKILL:
+        _register('-', proc.pid)
 
 
 def end(proc: subprocess.Popen, sig: int = signal.SIGTERM,

@@ -1,10 +1,12 @@
 """
 A test run that is killed outright (SIGKILL) leaves no process behind (test/procs.py).
 
-An inner pytest starts a camera node and ``ros2 launch video.launch.py`` (camera + detector)
-through ``procs.start``, as the suite's tests do, and waits. This test SIGKILLs that pytest,
-which runs no clean-up of its own, and then looks in /proc for every process that carries the
-run's marker variable: the parent-death signal must end them all.
+An inner pytest starts a camera node, ``ros2 launch video.launch.py`` (camera + detector) and
+a shell that ignores SIGINT and SIGTERM (with a child that inherits that) through
+``procs.start``, as the suite's tests do, and waits. This test SIGKILLs that pytest, which runs
+no clean-up of its own, and then looks in /proc for every process that carries the run's marker
+variable: the reaper (test/reaper.py) must end them all, the stubborn ones by SIGKILL after its
+grace period.
 """
 import os
 from pathlib import Path
@@ -17,6 +19,7 @@ import uuid
 
 import procs
 import pytest
+import reaper
 from ros_cli import HAVE_ROS2_CLI, new_domain, ROS2, ros_env
 
 TEST_DIR = Path(__file__).resolve().parent
@@ -36,6 +39,7 @@ def test_hold():
     if {launch!r}:
         procs.start([{ros2!r}, 'launch', 'hand_tracker', 'video.launch.py',
                      'video:={frames}', 'rviz:=false'])
+    procs.start(['sh', '-c', 'trap "" INT TERM; sleep 600 & wait'])
     Path({mark!r}).write_text('started')
     time.sleep(600)
 """
@@ -55,8 +59,6 @@ def _marked(marker: str) -> dict:
     return found
 
 
-@pytest.mark.skipif(not procs.PDEATHSIG, reason='setpriv (util-linux) missing: no parent-death '
-                    'signal; the end-of-run clean-up in conftest.py still ends the processes')
 @pytest.mark.slow
 def test_killed_test_run_leaves_no_process(egohands_dir, tmp_path):
     frames = egohands_dir / '_LABELLED_SAMPLES' / 'CARDS_OFFICE_S_B'
@@ -68,8 +70,9 @@ def test_killed_test_run_leaves_no_process(egohands_dir, tmp_path):
     marker = f'HAND_TRACKER_PROC_TEST={uuid.uuid4().hex}'
     env = ros_env(new_domain())
     env.update([marker.split('=', 1)])
-    # expected: the inner pytest, its camera, and with the ROS tools the launch and its 2 nodes
-    expected = 5 if HAVE_ROS2_CLI else 2
+    # expected: the inner pytest, its reaper, its camera, the stubborn shell and its sleep, and
+    # with the ROS tools the launch and its 2 nodes
+    expected = 8 if HAVE_ROS2_CLI else 5
     run = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
                             '-p', 'no:launch_testing',
                             str(inner)], env=env, cwd=tmp_path, start_new_session=True,
@@ -84,7 +87,7 @@ def test_killed_test_run_leaves_no_process(egohands_dir, tmp_path):
         time.sleep(2.0)  # the nodes past their start-up
         run.send_signal(signal.SIGKILL)  # the inner pytest only, not its children
         run.wait(10)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + reaper.GRACE + 15
         while _marked(marker) and time.monotonic() < deadline:
             time.sleep(0.2)
         left = _marked(marker)
