@@ -172,7 +172,8 @@ class ChainResult:
     hands: above the operating threshold (published); checked: all after the merge;
     candidates: every landmark-checked proposal before the merge (proposal scores); costs;
     tracked_in: how many tracked hands seeded this frame; rejected: boxes of the proposals the
-    landmark check rejected (both for :meth:`HandChain.remember`).
+    landmark check rejected (both for :meth:`HandChain.remember`); ssd_ran: whether the SSD ran on
+    this image (in a video, ``ssd.every_n_frames_tracking`` skips it on some frames).
     """
 
     hands: Hands
@@ -183,6 +184,7 @@ class ChainResult:
     palm_ran: bool = False
     tracked_in: int = 0
     rejected: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    ssd_ran: bool = False
 
     def detections(self) -> Detections:
         """Return the boxes-only view of the published hands."""
@@ -280,13 +282,14 @@ class HandChain:
         else:
             seeds, run_palm, run_ssd, rejected = self._take_schedule()
         dets = Detections()
-        if detector is not None and run_ssd and (self.landmarks is None
-                                                 or self.ssd.max_proposals > 0):
+        ssd_ran = detector is not None and run_ssd and (self.landmarks is None
+                                                        or self.ssd.max_proposals > 0)
+        if ssd_ran:
             dets = detector.detect(rgb, min_score=floor)
         timings['ssd'] = (time.perf_counter() - t0) * 1e3
         if self.landmarks is None:
             hands = Hands.from_detections(dets).take(np.arange(min(len(dets), max_hands)))
-            return ChainResult(hands, hands, hands, timings)
+            return ChainResult(hands, hands, hands, timings, ssd_ran=detector is not None)
         k = self.ssd.max_proposals
         dets = Detections(dets.boxes[:k], dets.scores[:k], dets.classes[:k])
         calls = 0
@@ -351,7 +354,8 @@ class HandChain:
             candidates.scores, candidates.presence, mp.score_rule, mp.presence_floor)
             < mp.score_threshold)]
         return ChainResult(hands, checked, candidates, timings, calls,
-                           run_palm and self.palm is not None, len(seeds), rejected)
+                           run_palm and self.palm is not None, len(seeds), rejected,
+                           ssd_ran=ssd_ran)
 
     def check_boxes(self, rgb: np.ndarray, boxes: np.ndarray, scores: Optional[np.ndarray] = None,
                     video: bool = False) -> tuple[Hands, int]:

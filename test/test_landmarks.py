@@ -345,6 +345,24 @@ def test_chain_tracks_from_keypoints_and_runs_the_palm_detector_on_schedule(webc
     assert chain.process(rgb, SSD, 0.5, 10).palm_ran
 
 
+def test_chain_runs_the_ssd_every_nth_frame_while_it_tracks_a_hand(webcam_val):
+    chain = _chain(still=False, ssd=SsdParams(every_n_frames_tracking=2))
+    rgb = _rgb(webcam_val[0])
+    ran, tracked = [], []
+    for _ in range(5):
+        res = chain.process(rgb, SSD, 0.5, 10)
+        ran.append(res.ssd_ran)
+        tracked.append(res.tracked_in)
+        chain.remember(res)
+    # frame 1 has no tracked hand: the SSD runs; from frame 2 on the hand is tracked and the SSD
+    # runs on every 2nd frame (the chain's frame count: 2 and 4)
+    assert tracked[0] == 0 and min(tracked[1:]) >= 1
+    assert ran == [True, True, False, True, False]
+    assert chain.process(rgb, SSD, 0.5, 10).ssd_ran  # frame 6
+    ssd_only = _chain(still=False, landmarks=LandmarkParams(enable=False))
+    assert ssd_only.process(rgb, SSD, 0.5, 10).ssd_ran
+
+
 def test_missing_or_corrupt_model_names_the_file_and_the_setup(tmp_path):
     with pytest.raises(ModelLoadError, match='fetch_mediapipe_models.sh') as err:
         _chain(landmarks=LandmarkParams(model_path=str(tmp_path / 'gone.tflite')))
