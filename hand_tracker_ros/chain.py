@@ -289,7 +289,7 @@ class HandChain:
         timings['ssd'] = (time.perf_counter() - t0) * 1e3
         if self.landmarks is None:
             hands = Hands.from_detections(dets).take(np.arange(min(len(dets), max_hands)))
-            return ChainResult(hands, hands, hands, timings, ssd_ran=detector is not None)
+            return ChainResult(hands, hands, hands, timings, ssd_ran=ssd_ran)
         k = self.ssd.max_proposals
         dets = Detections(dets.boxes[:k], dets.scores[:k], dets.classes[:k])
         calls = 0
