@@ -39,6 +39,9 @@ import tensorflow as tf
 
 INPUT_NAME = 'image_tensor'
 OUTPUT_NAMES = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
+#: Default overlap of the in-graph NMS: the TF OD API's ssd_mobilenet_v2 config
+#: (``batch_non_max_suppression.iou_threshold``).
+NMS_IOU = 0.6
 
 
 def _od_api_outputs(detect_fn: Callable, image: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -223,7 +226,7 @@ def _check_runs(model: bytes, size: int, path: str | Path) -> None:
 
 # ----------------------------------------------------------------------------- the SSD
 def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = False,
-                   max_detections: int = 100, iou_threshold: float = 0.6,
+                   max_detections: int = 100, iou_threshold: float = NMS_IOU,
                    min_score: float = 0.01):
     """
     Return a ``tf.function`` of the whole detector in the TF OD API form (TensorFlow backend).
@@ -261,9 +264,12 @@ def make_detect_fn(model: keras.Model, config: SSDConfig, fixed_size: bool = Fal
 def export_model(model: keras.Model, config: SSDConfig, out: Path,
                  calibration_images: Sequence[np.ndarray], eval_samples: Sequence = (),
                  keras_metrics: dict | None = None,
-                 recall_floor: float | None = None) -> dict:
+                 recall_floor: float | None = None, nms_iou: float = NMS_IOU) -> dict:
     """
     Write the frozen graph, float and int8 TFLite, label map and ``metrics.json``.
+
+    `nms_iou`: overlap above which the in-graph non-max suppression drops the lower-scoring of
+    two boxes (the same in all three files).
 
     Each exported file is loaded back with ``hand_tracker_ros.backends.load_detector`` and
     evaluated on `eval_samples` (COCO metrics + latency); `calibration_images` (RGB uint8
@@ -280,16 +286,16 @@ def export_model(model: keras.Model, config: SSDConfig, out: Path,
     label_map = write_label_map(out / 'label_map.pbtxt', HAND_LABEL_MAP)
     files = {}
     print('exporting frozen graph ...', flush=True)
-    files['frozen_graph'] = export_frozen_graph(make_detect_fn(model, config),
-                                                out / 'frozen_inference_graph.pb')
-    fixed = make_detect_fn(model, config, fixed_size=True)
+    files['frozen_graph'] = export_frozen_graph(
+        make_detect_fn(model, config, iou_threshold=nms_iou), out / 'frozen_inference_graph.pb')
+    fixed = make_detect_fn(model, config, fixed_size=True, iou_threshold=nms_iou)
     print('exporting float TFLite ...', flush=True)
     files['tflite'] = export_tflite(fixed, out / 'model.tflite', s)
     print(f'exporting int8 TFLite (calibrated on {len(calibration_images)} images) ...',
           flush=True)
     files['tflite_int8'] = export_tflite(fixed, out / 'model_int8.tflite', s,
                                          representative_images=calibration_images)
-    metrics: dict = {'config': json.loads(config.to_json()),
+    metrics: dict = {'config': json.loads(config.to_json()), 'nms_iou': nms_iou,
                      'files': {k: {'path': p.name, 'bytes': p.stat().st_size}
                                for k, p in files.items()}}
     if keras_metrics is not None:
@@ -345,7 +351,8 @@ def calibration_set(samples: Sequence, n: int, seed: int, size: int) -> list[np.
 # ----------------------------------------------------------------------------- command
 def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
                calibration_samples: Sequence, eval_samples: Sequence, calibration_images: int,
-               seed: int, recall_floor: float | None = None) -> dict:
+               seed: int, recall_floor: float | None = None,
+               nms_iou: float = NMS_IOU) -> dict:
     """
     Export the model of training run `run` into `out` with :func:`export_model`.
 
@@ -359,7 +366,7 @@ def export_run(model: keras.Model, config: SSDConfig, run: Path, out: Path,
     return export_model(model, config, out,
                         calibration_set(calibration_samples, calibration_images, seed,
                                         config.input_size),
-                        eval_samples, keras_metrics, recall_floor)
+                        eval_samples, keras_metrics, recall_floor, nms_iou)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -377,6 +384,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument('--recipe', help='a training recipe (config/train_recipe.yaml): its sources '
                    'give the calibration images, and the score threshold is chosen on their '
                    'validation parts (model_info.yaml)')
+    p.add_argument('--nms-iou', type=float, default=NMS_IOU,
+                   help='overlap (IoU) above which the in-graph non-max suppression drops the '
+                        'lower-scoring box (default %(default)s, the OD API SSD MobileNet v2 '
+                        'value; lower removes more duplicate boxes of one hand, see '
+                        'models/MODEL_CARD.md)')
     p.add_argument('--threshold-only', action='store_true',
                    help='with --recipe: only choose the score threshold of the model already '
                         'in OUT (OUT/model.tflite) and rewrite OUT/model_info.yaml')
@@ -422,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not calibration:
         raise SystemExit('no calibration images: give --recipe, --sources, --egohands or --yolo')
     export_run(model, config, run, Path(args.out), calibration, evaluation,
-               args.calibration_images, args.seed, recall_floor)
+               args.calibration_images, args.seed, recall_floor, args.nms_iou)
     return 0
 
 

@@ -149,3 +149,40 @@ def test_tflite_representative_image_errors(tmp_path, images, message):
 def test_tflite_bad_input_size(tmp_path):
     with pytest.raises(ValueError, match='input_size must be positive'):
         export_tflite(make_bright_cell_model().detect, tmp_path / 'x.tflite', 0)
+
+
+def test_export_model_applies_its_nms_overlap_in_every_file(tmp_path):
+    """`nms_iou` reaches the frozen graph and both TFLite files, and metrics.json records it."""
+    import json
+
+    from hand_tracker_ros.geometry import pairwise_iou
+    from hand_tracker_training.export import export_model
+    from hand_tracker_training.model import build_ssd, SSDConfig
+    import keras
+
+    keras.utils.set_random_seed(0)
+    config = SSDConfig(input_size=128, alpha=0.35)
+    model = build_ssd(config)
+    for layer in model.layers:     # every anchor a confident hand: NMS alone decides what stays
+        if layer.name.startswith('class_head_') and getattr(layer, 'bias', None) is not None:
+            layer.bias.assign(np.full(layer.bias.shape, 4.0, np.float32))
+    rng = np.random.default_rng(0)
+    calibration = [rng.integers(0, 255, (128, 128, 3), np.uint8) for _ in range(4)]
+    image = rng.integers(0, 255, (96, 128, 3), np.uint8)
+    worst = {}
+    for nms_iou in (0.3, 0.9):
+        out = tmp_path / str(nms_iou)
+        metrics = export_model(model, config, out, calibration, nms_iou=nms_iou)
+        assert metrics['nms_iou'] == nms_iou
+        assert json.loads((out / 'metrics.json').read_text())['nms_iou'] == nms_iou
+        for kind in ('frozen_graph', 'tflite', 'tflite_int8'):
+            path = out / metrics['files'][kind]['path']
+            detector = load_detector(str(path), str(out / 'label_map.pbtxt'))
+            dets = detector.detect(image, min_score=0.5)
+            assert len(dets) >= 5, (kind, len(dets))
+            iou = pairwise_iou(dets.boxes, dets.boxes)
+            np.fill_diagonal(iou, 0.0)
+            worst[nms_iou, kind] = float(iou.max())
+    for kind in ('frozen_graph', 'tflite', 'tflite_int8'):
+        assert worst[0.3, kind] <= 0.3 + 0.02, worst   # int8 boxes: within an int8 step
+        assert worst[0.9, kind] > 0.3, worst
