@@ -31,7 +31,7 @@ from hand_tracker_ros.label_map import write_label_map
 from hand_tracker_ros.vocabulary import HAND_LABEL_MAP
 from hand_tracker_training.datasets.sources import add_source_options, training_samples
 from hand_tracker_training.input_pipeline import read_rgb, to_network_input
-from hand_tracker_training.model import build_ssd, decode_boxes, SSDConfig
+from hand_tracker_training.model import build_ssd, decode_boxes, NMS_IOU, SSDConfig
 import keras
 import numpy as np
 import tensorflow as tf
@@ -39,9 +39,6 @@ import tensorflow as tf
 
 INPUT_NAME = 'image_tensor'
 OUTPUT_NAMES = ('detection_boxes', 'detection_scores', 'detection_classes', 'num_detections')
-#: Default overlap of the in-graph NMS: the TF OD API's ssd_mobilenet_v2 config
-#: (``batch_non_max_suppression.iou_threshold``).
-NMS_IOU = 0.6
 
 
 def _od_api_outputs(detect_fn: Callable, image: tf.Tensor) -> dict[str, tf.Tensor]:

@@ -38,6 +38,9 @@ import numpy as np
 
 #: Backbone layers used as SSD feature maps (Keras MobileNetV2 names), finest first.
 BACKBONE_FEATURES = ('block_13_expand_relu', 'out_relu')
+#: Overlap above which NMS drops the lower-scoring of two boxes, here and in the exported files
+#: (the TF OD API ssd_mobilenet_v2 config's ``batch_non_max_suppression.iou_threshold``).
+NMS_IOU = 0.6
 #: The stride-8 backbone layer of the ``first_stride == 8`` level, and that level's width.
 STRIDE8_FEATURE, STRIDE8_DEPTH = 'block_6_expand_relu', 128
 
@@ -201,7 +204,7 @@ def decode_boxes(codes, anchors, scale_factors=SCALE_FACTORS):
 
 
 def postprocess(codes: np.ndarray, logits: np.ndarray, anchors: np.ndarray, width: int,
-                height: int, min_score: float = 0.01, iou_threshold: float = 0.6,
+                height: int, min_score: float = 0.01, iou_threshold: float = NMS_IOU,
                 max_detections: int = 100) -> Detections:
     """
     One image's raw outputs -> :class:`Detections` in its pixels (class-agnostic NMS, cv2).
