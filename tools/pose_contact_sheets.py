@@ -10,6 +10,9 @@ taken in turn from each source, are cropped with their skeleton and label::
 writes ``<out>/<pose>.jpg`` and prints how many test hands each pose got per source.
 ``--errors SOURCE`` instead writes ``<out>/count_errors_<SOURCE>.jpg``: every test hand of
 that source whose finger count differs from its label, with both (for auditing the labels).
+``--review SOURCE`` writes ``<out>/label_review_<SOURCE>_<k>.jpg``: every labelled test hand of
+that source, numbered, with its label only (no keypoints, no reading), 20 per sheet, so that a
+person can check every label and not only those the stage disagrees with.
 """
 from __future__ import annotations
 
@@ -34,7 +37,8 @@ SHORT = {'hands_webcam_subhih': 'webcam', 'hand_gestures_roboflow': 'gestures',
 
 def _crop(rgb: np.ndarray, box, keypoints, text: str, size: int = 200) -> np.ndarray:
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    draw_skeleton(img, keypoints, (0, 220, 0), 2)
+    if keypoints is not None:
+        draw_skeleton(img, keypoints, (0, 220, 0), 2)
     cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
     half = max(box[2] - box[0], box[3] - box[1]) * 0.65
     m = np.float32([[size / (2 * half), 0, size / 2 - cx * size / (2 * half)],
@@ -73,13 +77,42 @@ def _error_sheet(chain, classifier, source: str, out: Path) -> int:
     return 0
 
 
+def _review_sheets(source: str, out: Path, per_sheet: int = 20) -> int:
+    """Write every labelled test hand of `source`, numbered, with its finger-count label."""
+    from hand_tracker_training.poses import finger_labels
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        crops = []
+        for sample in load_part(source, 'test'):
+            labels = finger_labels(sample.image_path)
+            if labels is None or not len(labels[0]):
+                continue
+            rgb = cv2.cvtColor(cv2.imread(sample.image_path), cv2.COLOR_BGR2RGB)
+            for i, (box, count) in enumerate(zip(*labels)):
+                print(f'#{len(crops)} {Path(sample.image_path).name}: box {i}, label {count}')
+                p = Path(tmp) / f'{len(crops)}.png'
+                cv2.imwrite(str(p), _crop(rgb, box, None, f'#{len(crops)} label {count}'))
+                crops.append(p)
+        for k in range(0, len(crops), per_sheet):
+            contact_sheet(crops[k:k + per_sheet],
+                          out / f'label_review_{SHORT[source]}_{k // per_sheet}.jpg',
+                          columns=5, cell=(200, 200))
+        print(f'{len(crops)} hands on {-(-len(crops) // per_sheet)} sheets in {out}')
+    return 0
+
+
 def main(argv=None) -> int:
     """Write the sheets; return 0."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out', type=Path)
     parser.add_argument('--per-pose', type=int, default=6)
     parser.add_argument('--errors', choices=SOURCES, help='sheet of the count errors instead')
+    parser.add_argument('--review', choices=SOURCES,
+                        help='sheets of every labelled test hand with its label only instead')
     args = parser.parse_args(argv)
+    if args.review:
+        return _review_sheets(args.review, args.out)
     chain, classifier = chain_from_defaults(), PoseClassifier()
     if args.errors:
         return _error_sheet(chain, classifier, args.errors, args.out)
