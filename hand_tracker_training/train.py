@@ -419,10 +419,6 @@ def _resume(args: argparse.Namespace, out: Path) -> tuple[keras.Model, SSDConfig
     config = SSDConfig.from_json((out / 'config.json').read_text())
     state = json.loads((out / 'state.json').read_text())
     model = keras.saving.load_model(out / 'last.keras')
-    averaged = bool(getattr(model.optimizer, 'use_ema', False))
-    if averaged != bool(args.ema_momentum):
-        raise SystemExit(f'{out}: the run was trained {"with" if averaged else "without"} '
-                         f'--ema-momentum; resume it the same way')
     initial_epoch, best = state['epoch'], state.get('best_AP50') or -1.0
     print(f'resuming {out} after epoch {initial_epoch} (best AP@0.5 {best:.4f})')
     return model, config, initial_epoch, best
