@@ -229,10 +229,6 @@ def _parser() -> argparse.ArgumentParser:
                    help='peak learning rate (linear warm-up, cosine decay)')
     t.add_argument('--warmup-epochs', type=float, default=1.0)
     t.add_argument('--weight-decay', type=float, default=1e-4, help='decoupled weight decay')
-    t.add_argument('--ema-momentum', type=float, default=0.0,
-                   help='keep an exponential moving average of the weights with this momentum '
-                        '(Keras use_ema, e.g. 0.998); validation, best.weights.h5 and the '
-                        'export use the average, last.keras keeps both. 0: off')
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--eval-every', type=int, default=2, help='validation AP every N epochs')
     t.add_argument('--cache-side', type=int, default=640,
@@ -312,15 +308,11 @@ def _imagenet_available(alpha: float) -> bool:
 
 
 def _callbacks(args, out: Path, validation: ValidationAP | None) -> list:
-    # last.keras first: it keeps the trained weights and, with --ema-momentum, their average in
-    # the optimizer state; SwapEMAWeights then puts the average into the model for the
-    # validation (best.weights.h5) until the next epoch begins
-    cbs: list = [keras.callbacks.ModelCheckpoint(out / 'last.keras')]
-    if args.ema_momentum:
-        cbs.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
+    cbs: list = []
     if validation is not None:
         cbs.append(validation)
-    cbs += [StepProgress(), keras.callbacks.CSVLogger(out / 'history.csv', append=args.resume),
+    cbs += [StepProgress(), keras.callbacks.ModelCheckpoint(out / 'last.keras'),
+            keras.callbacks.CSVLogger(out / 'history.csv', append=args.resume),
             EpochState(out, validation)]
     if keras.backend.backend() == 'tensorflow' and importlib.util.find_spec('tensorboard'):
         cbs.append(keras.callbacks.TensorBoard(out / 'tensorboard', write_graph=False,
@@ -447,13 +439,12 @@ def _compile(model: keras.Model, args: argparse.Namespace, steps: int) -> None:
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(1, args.epochs * steps - int(args.warmup_epochs * steps)),
         warmup_target=args.lr, warmup_steps=int(args.warmup_epochs * steps), alpha=0.01)
-    ema = {'use_ema': True, 'ema_momentum': args.ema_momentum} if args.ema_momentum else {}
     if args.optimizer == 'sgd':
         optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                         weight_decay=args.weight_decay, clipnorm=10.0, **ema)
+                                         weight_decay=args.weight_decay, clipnorm=10.0)
     else:
         optimizer = keras.optimizers.AdamW(schedule, weight_decay=args.weight_decay,
-                                           clipnorm=10.0, **ema)
+                                           clipnorm=10.0)
     model.compile(optimizer=optimizer, loss={'boxes': BoxLoss(), 'classes': FocalLoss()})
 
 

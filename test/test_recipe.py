@@ -236,12 +236,9 @@ def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, t
 
     The mix is written, the best epoch is chosen on the source-mean AP@0.5, the export writes
     model_info.yaml with a threshold chosen on every validation source, and --resume continues.
-    With --ema-momentum, validation and best.weights.h5 see the weights' moving average, and
-    --resume goes on with the average kept in last.keras.
     """
     import json
 
-    import keras
     import yaml
 
     from hand_tracker_ros.backends import load_detector
@@ -253,8 +250,8 @@ def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, t
     args = ['--recipe', str(repo / 'config' / 'train_recipe.yaml'), '--smoke', '--epochs', '1',
             '--input-size', '128', '--smoke-images', '4', '--data-root', str(shared_data),
             '--init', str(SHARED_TFLITE), '--mine-model', str(repo / 'models' / 'model.tflite'),
-            '--out', str(out), '--ema-momentum', '0.9']
-    assert main(args + ['--batch-size', '4']) == 0  # 4 steps: the average is not the last step
+            '--out', str(out)]
+    assert main(args) == 0
     mix = json.loads((out / 'mix.json').read_text())
     assert sum(mix['drawn_per_epoch'].values()) == 16
     assert set(mix['training_images']) == {'egohands', 'webcam', 'asl', 'gestures', 'closeup'}
@@ -266,27 +263,8 @@ def test_recipe_smoke_run_mixes_selects_per_source_and_calibrates(shared_data, t
     assert 0.05 <= info['score_threshold'] <= 0.95 and info['recall_floor'] == 0.85
     assert model_score_threshold(out / 'export' / 'model.tflite') == info['score_threshold']
     assert load_detector(str(out / 'export' / 'model.tflite')).input_size == (128, 128)
-    raw1, avg1 = _weights_and_average(keras.saving.load_model(out / 'last.keras'))
-    best = keras.saving.load_model(out / 'last.keras')
-    best.load_weights(out / 'best.weights.h5')
-    best1, _ = _weights_and_average(best)
-    assert all(np.allclose(best1[k], avg1[k]) for k in avg1)
-    assert not all(np.allclose(raw1[k], avg1[k]) for k in avg1)
-    assert main(args + ['--resume', '--epochs', '2', '--no-export', '--batch-size', '16']) == 0
+    assert main(args + ['--resume', '--epochs', '2', '--no-export']) == 0
     assert json.loads((out / 'state.json').read_text())['epoch'] == 2
-    raw2, avg2 = _weights_and_average(keras.saving.load_model(out / 'last.keras'))
-    # one step of 16: the resumed average moved from the saved one by a tenth of the way
-    for k in avg2:
-        np.testing.assert_allclose(avg2[k], 0.9 * avg1[k] + 0.1 * raw2[k], rtol=1e-4, atol=1e-6)
-
-
-def _weights_and_average(model) -> tuple[dict, dict]:
-    """Trained weights and their moving average (Keras ``use_ema``) by variable path."""
-    opt = model.optimizer
-    assert opt.use_ema
-    variables = opt._trainable_variables  # the pairing SwapEMAWeights uses
-    return ({v.path: np.array(v) for v in variables},
-            {v.path: np.array(a) for v, a in zip(variables, opt._model_variables_moving_average)})
 
 
 def test_mined_negatives_cache_is_keyed_by_real_path_and_a_foreign_one_is_mined_again(
