@@ -8,9 +8,9 @@ taken in turn from each source, are cropped with their skeleton and label::
     .venv/bin/python tools/pose_contact_sheets.py docs/poses
 
 writes ``<out>/<pose>.jpg`` and prints how many test hands each pose got per source.
-``--errors SOURCE`` instead writes ``<out>/count_errors_<SOURCE>.jpg``: every test hand of
+``--errors SOURCE`` instead writes ``<out>/count_errors_<short>.jpg``: every test hand of
 that source whose finger count differs from its label, with both (for auditing the labels).
-``--review SOURCE`` writes ``<out>/label_review_<SOURCE>_<k>.jpg``: every labelled test hand of
+``--review SOURCE`` writes ``<out>/label_review_<short>_<k>.jpg`` (short: webcam, gestures, asl): every labelled test hand of
 that source, numbered, with its label only (no keypoints, no reading), 20 per sheet, so that a
 person can check every label and not only those the stage disagrees with.
 """
