@@ -10,9 +10,10 @@ taken in turn from each source, are cropped with their skeleton and label::
 writes ``<out>/<pose>.jpg`` and prints how many test hands each pose got per source.
 ``--errors SOURCE`` instead writes ``<out>/count_errors_<short>.jpg``: every test hand of
 that source whose finger count differs from its label, with both (for auditing the labels).
-``--review SOURCE`` writes ``<out>/label_review_<short>_<k>.jpg`` (short: webcam, gestures, asl): every labelled test hand of
-that source, numbered, with its label only (no keypoints, no reading), 20 per sheet, so that a
-person can check every label and not only those the stage disagrees with.
+``--review SOURCE`` writes ``<out>/label_review_<short>_<k>.jpg`` (short: webcam, gestures,
+asl): every labelled test hand of that source, numbered, with its label only (no keypoints, no
+reading), 20 per sheet, so that a person can check every label and not only those the stage
+disagrees with.
 """
 from __future__ import annotations
 
