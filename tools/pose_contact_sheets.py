@@ -49,20 +49,24 @@ def _crop(rgb: np.ndarray, box, keypoints, text: str, size: int = 200) -> np.nda
     return out
 
 
-def _error_sheet(chain, classifier, source: str, out: Path) -> int:
-    """Write the sheet of the hands of `source`'s test part whose count differs from its label."""
+def _labelled_test_hands(source: str):
+    """Yield (image path, RGB, boxes, finger counts) of each test image of `source` with labels."""
     from hand_tracker_training.poses import finger_labels
 
-    paths = [s.image_path for s in load_part(source, 'test')]
+    for sample in load_part(source, 'test'):
+        labels = finger_labels(sample.image_path)
+        if labels is None or not len(labels[0]):
+            continue
+        rgb = cv2.cvtColor(cv2.imread(sample.image_path), cv2.COLOR_BGR2RGB)
+        yield sample.image_path, rgb, *labels
+
+
+def _error_sheet(chain, classifier, source: str, out: Path) -> int:
+    """Write the sheet of the hands of `source`'s test part whose count differs from its label."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         crops, hands_seen = [], 0
-        for path in paths:
-            labels = finger_labels(path)
-            if labels is None or not len(labels[0]):
-                continue
-            boxes, counts = labels
-            rgb = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        for path, rgb, boxes, counts in _labelled_test_hands(source):
             hands, _ = chain.check_boxes(rgb, boxes)
             got = classifier(hands.keypoints).count
             hands_seen += len(boxes)
@@ -80,18 +84,12 @@ def _error_sheet(chain, classifier, source: str, out: Path) -> int:
 
 def _review_sheets(source: str, out: Path, per_sheet: int = 20) -> int:
     """Write every labelled test hand of `source`, numbered, with its finger-count label."""
-    from hand_tracker_training.poses import finger_labels
-
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         crops = []
-        for sample in load_part(source, 'test'):
-            labels = finger_labels(sample.image_path)
-            if labels is None or not len(labels[0]):
-                continue
-            rgb = cv2.cvtColor(cv2.imread(sample.image_path), cv2.COLOR_BGR2RGB)
-            for i, (box, count) in enumerate(zip(*labels)):
-                print(f'#{len(crops)} {Path(sample.image_path).name}: box {i}, label {count}')
+        for path, rgb, boxes, counts in _labelled_test_hands(source):
+            for i, (box, count) in enumerate(zip(boxes, counts)):
+                print(f'#{len(crops)} {Path(path).name}: box {i}, label {count}')
                 p = Path(tmp) / f'{len(crops)}.png'
                 cv2.imwrite(str(p), _crop(rgb, box, None, f'#{len(crops)} label {count}'))
                 crops.append(p)
