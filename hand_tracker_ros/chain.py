@@ -130,14 +130,16 @@ class MergeParams:
 
     ssd_box: bool = param_field(True, 0, 1, "SSD proposals keep the SSD's own box (else the "
                                 'keypoint extent)')
-    ssd_box_blend: float = param_field(0.3, 0.0, 1.0, 'a hand overlapping an SSD proposal '
-                                       'by nms_iou takes this share of its box (1: the SSD box)')
+    box_fusion: float = param_field(1.5, 0.0, 10.0, "a hand's box is the mean of the boxes "
+                                    'of every proposal of that hand (its NMS cluster: SSD '
+                                    'boxes, keypoint boxes), weighted by score to this power '
+                                    "(0: the surest proposal's box alone)")
     score_rule: str = _text_field('product', 'score from proposal score p and presence q: '
                                   'product (p q), geometric (sqrt(p q)) or presence (q)')
     presence_floor: float = param_field(0.0, 0.0, 1.0, 'presence q counts as f + (1 - f) q: a '
                                         'proposal the landmark model cannot read keeps this '
                                         'share of its score')
-    box_margin: float = param_field(0.1, 0.0, 1.0, 'keypoint boxes: extent grown by this '
+    box_margin: float = param_field(0.075, 0.0, 1.0, 'keypoint boxes: extent grown by this '
                                     'fraction on every side')
     nms_iou: float = param_field(0.5, 0.0, 1.0, 'overlap above which the weaker of two hands '
                                  'is dropped (all sources together)')
@@ -346,7 +348,7 @@ class HandChain:
         mp = self.merge_params
         keep_box = (candidates.origin == ORIGIN_SSD) & mp.ssd_box
         checked = merge(candidates, keep_box, mp.box_margin, mp.nms_iou, max(max_hands, 1) * 3,
-                        width, height, mp.score_rule, mp.ssd_box_blend, mp.presence_floor)
+                        width, height, mp.score_rule, mp.box_fusion, mp.presence_floor)
         hands = checked.take(checked.scores >= mp.score_threshold)
         hands = hands.take(np.arange(min(len(hands), max_hands)))
         timings['merge'] = (time.perf_counter() - t) * 1e3

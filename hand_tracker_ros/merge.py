@@ -6,10 +6,11 @@ landmark model's ``presence`` and ``keypoints``. Each hand's score becomes a fun
 (:func:`rescore`: proposal score x presence, with a floor under presence); its box is the
 keypoints' extent plus a margin, or (box rule per source) the proposal's own box. Then
 non-maximum suppression over all sources together (two hands overlap by their boxes or by their
-keypoints' extents), at most ``max_hands``, sorted by score. With ``ssd_box_blend`` b > 0 a kept
-hand that overlaps an SSD proposal by box takes ``(1 - b) x`` its own box ``+ b x`` that SSD box:
-the keypoints' extent is tighter than most data sets' labels, the SSD box is trained on them
-(b = 1: the SSD box).
+keypoints' extents), at most ``max_hands``, sorted by score. With ``box_fusion`` k > 0 a kept
+hand's box is the mean of the boxes of every proposal NMS counted as that hand (itself and those
+it suppressed), weighted by score^k: the keypoints' extent and the SSD's box measure the same
+hand differently (the SSD box is trained on the data sets' labels, the keypoints are tighter),
+and their weighted mean is closer to the labels than either (k = 0: the kept hand's own box).
 """
 from __future__ import annotations
 
@@ -74,6 +75,17 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
     keypoints' extents: the same hand measured twice (an SSD box and a palm's keypoint box of
     different extents) is one hand.
     """
+    return nms_clusters(boxes, scores, iou, max_out, keypoints)[0]
+
+
+def nms_clusters(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
+                 keypoints: Optional[np.ndarray] = None) -> tuple[np.ndarray, list]:
+    """
+    Return :func:`nms`'s kept indices and, for each, the indices it stands for.
+
+    Each kept hand's cluster is itself and the hands it suppressed (not those an earlier kept
+    hand had already suppressed).
+    """
     order = list(np.argsort(-np.asarray(scores), kind='stable'))
     overlaps = pairwise_iou(boxes, boxes)
     if keypoints is not None and len(boxes):
@@ -82,25 +94,41 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int,
                             0.0)
         overlaps = np.maximum(overlaps, np.where(measured[:, None] & measured[None, :],
                                                  pairwise_iou(kp_boxes, kp_boxes), 0.0))
-    keep = []
+    keep, clusters = [], []
     while order and len(keep) < max_out:
         i = order.pop(0)
         keep.append(i)
+        clusters.append(np.asarray([i] + [j for j in order if overlaps[i, j] >= iou], np.int64))
         order = [j for j in order if overlaps[i, j] < iou]
-    return np.asarray(keep, np.int64)
+    return np.asarray(keep, np.int64), clusters
+
+
+def fuse_boxes(boxes: np.ndarray, scores: np.ndarray, clusters: list, power: float
+               ) -> np.ndarray:
+    """
+    Return one box per cluster: its boxes' mean weighted by score^`power`.
+
+    A cluster whose weights are all zero gets its first (kept) box.
+    """
+    out = np.empty((len(clusters), 4), np.float32)
+    for n, members in enumerate(clusters):
+        weights = np.asarray(scores, np.float64)[members] ** power
+        out[n] = (weights @ boxes[members] / weights.sum() if weights.sum() > 0
+                  else boxes[members[0]])
+    return out
 
 
 def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: float,
           max_hands: int, width: int, height: int, score_rule: str = 'product',
-          ssd_box_blend: float = 0.0, presence_floor: float = 0.0) -> Hands:
+          box_fusion: float = 0.0, presence_floor: float = 0.0) -> Hands:
     """
     Rescore (:func:`rescore`), choose each box, de-duplicate.
 
     keep_proposal_box: bool (N,): keep the proposal's own box (else the keypoints' extent +
     `margin`). Boxes are clipped to the `width` x `height` image; a hand whose clipped box is
-    empty is dropped. `ssd_box_blend` b: a kept hand's box becomes ``(1 - b) x`` its box
-    ``+ b x`` the box of the SSD proposal (``keep_proposal_box``, any score) it overlaps most,
-    by `nms_iou` or more (an SSD proposal kept with its own box is unchanged).
+    empty is dropped. `box_fusion` k > 0: a kept hand's box becomes the mean of its NMS
+    cluster's boxes (itself and the hands it suppressed, each by the box rule) weighted by
+    score^k (:func:`fuse_boxes`).
     """
     if not len(hands):
         return Hands()
@@ -112,13 +140,7 @@ def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: f
     valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     out = Hands(boxes, scores, hands.keypoints, hands.presence, hands.right, hands.origin,
                 hands.regions).take(valid)
-    keep_box = keep_box[valid]
-    kept = nms(out.boxes, out.scores, nms_iou, max_hands, out.keypoints)
-    if ssd_box_blend > 0 and keep_box.any() and len(kept):
-        ssd_boxes = out.boxes[keep_box]
-        overlaps = pairwise_iou(out.boxes[kept], ssd_boxes)
-        best = overlaps.argmax(axis=1)
-        take = overlaps[np.arange(len(kept)), best] >= nms_iou
-        out.boxes[kept[take]] = ((1.0 - ssd_box_blend) * out.boxes[kept[take]]
-                                 + ssd_box_blend * ssd_boxes[best[take]])
+    kept, clusters = nms_clusters(out.boxes, out.scores, nms_iou, max_hands, out.keypoints)
+    if box_fusion > 0 and len(kept):
+        out.boxes[kept] = fuse_boxes(out.boxes, out.scores, clusters, box_fusion)
     return out.take(kept)

@@ -10,17 +10,19 @@ from pathlib import Path
 import cv2
 from hand_tracker_ros import regions as R
 from hand_tracker_ros.backends import load_detector, ModelLoadError
-from hand_tracker_ros.chain import (ChainResult, HandChain, LandmarkParams, mediapipe_model,
-                                    MergeParams, PalmParams, SsdParams)
+from hand_tracker_ros.chain import (CHAIN_GROUPS, ChainResult, HandChain, LandmarkParams,
+                                    mediapipe_model, MergeParams, PalmParams, SsdParams)
 from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_ros.hands import (HANDEDNESS_LEFT, HANDEDNESS_RIGHT, HANDEDNESS_UNKNOWN, Hands,
                                     ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK)
 from hand_tracker_ros.landmarks import LandmarkModel
-from hand_tracker_ros.merge import keypoint_boxes, merge, nms, proposal_scores, rescore
+from hand_tracker_ros.merge import (fuse_boxes, keypoint_boxes, merge, nms, nms_clusters,
+                                    proposal_scores, rescore)
 from hand_tracker_ros.palm import palm_anchors, PalmDetector
 from hand_tracker_ros.resources import default_model_path
 import numpy as np
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 PALM = Path(mediapipe_model('', 'palm_detection', False))
@@ -220,14 +222,19 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
     assert np.allclose(out.scores, [0.8, 0.63])
     assert np.allclose(out.boxes[0], [90, 95, 210, 155])
     assert np.allclose(out.boxes[1], [0, 0, 10, 10])
-    # the blend: the palm hand takes 0.3 of the SSD proposal's box it overlaps; 0 keeps its own
-    blended = merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480,
-                    ssd_box_blend=0.3)
-    assert np.allclose(blended.boxes[0], 0.7 * np.array([90, 95, 210, 155])
-                       + 0.3 * np.array([90, 90, 210, 160]))
-    assert np.allclose(blended.boxes[1], out.boxes[1])  # an SSD box stays itself
-    assert np.allclose(merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480,
-                             ssd_box_blend=1.0).boxes[0], [90, 90, 210, 160])
+    # fusion: the palm hand's box becomes the mean of its cluster's boxes (its keypoint box,
+    # score 0.8, and the SSD box it suppressed, score 0.45) weighted by score^k; 0 keeps its own
+    for k in (1.0, 2.0):
+        fused = merge(hands, hands.origin == ORIGIN_SSD, 0.1, 0.5, 10, 640, 480, box_fusion=k)
+        w = np.array([0.8, 0.45]) ** k
+        assert np.allclose(fused.boxes[0], (w[0] * np.array([90, 95, 210, 155])
+                                            + w[1] * np.array([90, 90, 210, 160])) / w.sum())
+        assert np.allclose(fused.boxes[1], out.boxes[1])  # a hand alone stays itself
+    assert np.allclose(fuse_boxes(np.array([[0, 0, 10, 10], [10, 10, 20, 20]], np.float32),
+                                  np.zeros(2), [np.array([1, 0])], 1.5), [[10, 10, 20, 20]])
+    kept, clusters = nms_clusters(np.array([[0, 0, 10, 10]] * 3 + [[50, 50, 60, 60]]),
+                                  np.array([0.1, 0.3, 0.2, 0.05]), 0.5, 5)
+    assert list(kept) == [1, 3] and [list(c) for c in clusters] == [[1, 2, 0], [3]]
     assert list(nms(np.array([[0, 0, 10, 10]] * 3), np.array([0.1, 0.3, 0.2]), 0.5, 5)) == [1]
     # one hand measured twice: boxes of different extents (IoU 0.25), the same keypoints
     boxes = np.array([[100, 100, 200, 150], [100, 100, 300, 200]], np.float32)
@@ -374,3 +381,19 @@ def test_missing_or_corrupt_model_names_the_file_and_the_setup(tmp_path):
     # a landmark model in the palm slot is refused, not misread
     with pytest.raises(ModelLoadError, match='not a MediaPipe palm detector'):
         _chain(palm=PalmParams(model_path=str(LANDMARK)))
+
+
+def test_chain_info_records_the_settings_the_node_runs_with():
+    """models/chain_info.yaml (chosen on val) = the dataclass defaults = config/hand_tracker.yaml."""
+    info = yaml.safe_load((REPO / 'models' / 'chain_info.yaml').read_text())
+    node = yaml.safe_load((REPO / 'config' / 'hand_tracker.yaml').read_text())
+    node = node['/**/hand_detector']['ros__parameters']
+    recorded = {f'{group}.{name}': value for group in CHAIN_GROUPS
+                for name, value in info[group].items()}
+    recorded.update(info['video'])
+    assert len(recorded) >= 25
+    for key, value in recorded.items():
+        group, name = key.split('.')
+        default = getattr(CHAIN_GROUPS[group](), name)
+        assert default == pytest.approx(value), f'{key}: chain_info {value}, default {default}'
+        assert node[group][name] == pytest.approx(value), f'{key}: hand_tracker.yaml'
