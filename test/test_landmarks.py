@@ -384,7 +384,7 @@ def test_missing_or_corrupt_model_names_the_file_and_the_setup(tmp_path):
 
 
 def test_chain_info_records_the_settings_the_node_runs_with():
-    """models/chain_info.yaml (chosen on val) = the dataclass defaults = config/hand_tracker.yaml."""
+    """models/chain_info.yaml (chosen on val) = the dataclasses' defaults = hand_tracker.yaml."""
     info = yaml.safe_load((REPO / 'models' / 'chain_info.yaml').read_text())
     node = yaml.safe_load((REPO / 'config' / 'hand_tracker.yaml').read_text())
     node = node['/**/hand_detector']['ros__parameters']
