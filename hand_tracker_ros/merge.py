@@ -9,8 +9,9 @@ non-maximum suppression over all sources together (two hands overlap by their bo
 keypoints' extents), at most ``max_hands``, sorted by score. With ``box_fusion`` k > 0 a kept
 hand's box is the mean of the boxes of every proposal NMS counted as that hand (itself and those
 it suppressed), weighted by score^k: the keypoints' extent and the SSD's box measure the same
-hand differently (the SSD box is trained on the data sets' labels, the keypoints are tighter),
-and their weighted mean is closer to the labels than either (k = 0: the kept hand's own box).
+hand differently (the SSD box is trained on the data sets' labels, the keypoints are tighter);
+on the val parts the mean scored a higher AP@0.75 than the surest box alone on most sources
+(models/chain_info.yaml; k = 0: the kept hand's own box).
 """
 from __future__ import annotations
 
