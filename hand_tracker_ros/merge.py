@@ -104,18 +104,20 @@ def nms_clusters(boxes: np.ndarray, scores: np.ndarray, iou: float, max_out: int
     return np.asarray(keep, np.int64), clusters
 
 
-def fuse_boxes(boxes: np.ndarray, scores: np.ndarray, clusters: list, power: float
-               ) -> np.ndarray:
+def cluster_means(values: np.ndarray, scores: np.ndarray, clusters: list, power: float = 1.0
+                  ) -> np.ndarray:
     """
-    Return one box per cluster: its boxes' mean weighted by score^`power`.
+    Return one value per cluster: the mean of its members' `values` (N, ...) weighted by score^k.
 
-    A cluster whose weights are all zero gets its first (kept) box.
+    Weighted NMS (MediaPipe's, k = 1) and the merge's box fusion. A cluster whose weights are all
+    zero gets its first (kept) value.
     """
-    out = np.empty((len(clusters), 4), np.float32)
+    values = np.asarray(values)
+    out = np.empty((len(clusters),) + values.shape[1:], np.float32)
     for n, members in enumerate(clusters):
         weights = np.asarray(scores, np.float64)[members] ** power
-        out[n] = (weights @ boxes[members] / weights.sum() if weights.sum() > 0
-                  else boxes[members[0]])
+        out[n] = (np.tensordot(weights, values[members], axes=1) / weights.sum()
+                  if weights.sum() > 0 else values[members[0]])
     return out
 
 
@@ -129,7 +131,7 @@ def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: f
     `margin`). Boxes are clipped to the `width` x `height` image; a hand whose clipped box is
     empty is dropped. `box_fusion` k > 0: a kept hand's box becomes the mean of its NMS
     cluster's boxes (itself and the hands it suppressed, each by the box rule) weighted by
-    score^k (:func:`fuse_boxes`).
+    score^k (:func:`cluster_means`).
     """
     if not len(hands):
         return Hands()
@@ -143,5 +145,5 @@ def merge(hands: Hands, keep_proposal_box: np.ndarray, margin: float, nms_iou: f
                 hands.regions).take(valid)
     kept, clusters = nms_clusters(out.boxes, out.scores, nms_iou, max_hands, out.keypoints)
     if box_fusion > 0 and len(kept):
-        out.boxes[kept] = fuse_boxes(out.boxes, out.scores, clusters, box_fusion)
+        out.boxes[kept] = cluster_means(out.boxes, out.scores, clusters, box_fusion)
     return out.take(kept)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .backends import LiteRTRunner
-from .geometry import pairwise_iou
+from .merge import cluster_means, nms_clusters
 
 FETCH_HINT = 'fetch the MediaPipe hand models with tools/fetch_mediapipe_models.sh'
 INPUT_SIZE = 192
@@ -53,23 +53,13 @@ class PalmDetections:
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
                  iou: float, max_out: int) -> PalmDetections:
     """Merge palms by weighted NMS (MediaPipe's): each is the score-mean of its cluster."""
-    order = np.argsort(-scores, kind='stable')
-    boxes, scores, keypoints = boxes[order], scores[order], keypoints[order]
-    remaining = np.arange(len(scores))
-    ob, os_, ok = [], [], []
-    while len(remaining) and len(os_) < max_out:
-        overlaps = pairwise_iou(boxes[remaining[:1]], boxes[remaining])[0]
-        cluster = remaining[overlaps >= iou]
-        w = scores[cluster][:, None]
-        ob.append((boxes[cluster] * w).sum(0) / w.sum())
-        ok.append((keypoints[cluster] * w[:, :, None]).sum(0) / w.sum())
-        os_.append(scores[cluster[0]])
-        remaining = remaining[overlaps < iou]
-    if not os_:
+    kept, clusters = nms_clusters(boxes, scores, iou, max_out)
+    if not len(kept):
         return PalmDetections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32),
                               np.zeros((0, NUM_KEYPOINTS, 2), np.float32))
-    return PalmDetections(np.array(ob, np.float32), np.array(os_, np.float32),
-                          np.array(ok, np.float32))
+    return PalmDetections(cluster_means(boxes, scores, clusters),
+                          scores[kept].astype(np.float32),
+                          cluster_means(keypoints, scores, clusters))
 
 
 class PalmDetector:

@@ -16,7 +16,7 @@ from hand_tracker_ros.geometry import pairwise_iou
 from hand_tracker_ros.hands import (HANDEDNESS_LEFT, HANDEDNESS_RIGHT, HANDEDNESS_UNKNOWN, Hands,
                                     ORIGIN_PALM, ORIGIN_SSD, ORIGIN_TRACK)
 from hand_tracker_ros.landmarks import LandmarkModel
-from hand_tracker_ros.merge import (fuse_boxes, keypoint_boxes, merge, nms, nms_clusters,
+from hand_tracker_ros.merge import (cluster_means, keypoint_boxes, merge, nms, nms_clusters,
                                     proposal_scores, rescore)
 from hand_tracker_ros.palm import palm_anchors, PalmDetector
 from hand_tracker_ros.resources import default_model_path
@@ -230,8 +230,8 @@ def test_merge_rescores_chooses_boxes_per_source_and_suppresses_duplicates():
         assert np.allclose(fused.boxes[0], (w[0] * np.array([90, 95, 210, 155])
                                             + w[1] * np.array([90, 90, 210, 160])) / w.sum())
         assert np.allclose(fused.boxes[1], out.boxes[1])  # a hand alone stays itself
-    assert np.allclose(fuse_boxes(np.array([[0, 0, 10, 10], [10, 10, 20, 20]], np.float32),
-                                  np.zeros(2), [np.array([1, 0])], 1.5), [[10, 10, 20, 20]])
+    assert np.allclose(cluster_means(np.array([[0, 0, 10, 10], [10, 10, 20, 20]], np.float32),
+                                     np.zeros(2), [np.array([1, 0])], 1.5), [[10, 10, 20, 20]])
     kept, clusters = nms_clusters(np.array([[0, 0, 10, 10]] * 3 + [[50, 50, 60, 60]]),
                                   np.array([0.1, 0.3, 0.2, 0.05]), 0.5, 5)
     assert list(kept) == [1, 3] and [list(c) for c in clusters] == [[1, 2, 0], [3]]
